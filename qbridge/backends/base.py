@@ -1,0 +1,508 @@
+"""The backend API: what every backend is, and what travels to it and back.
+
+Owns: :class:`Target` (capabilities as data), :class:`RunConfig` (settings of one run, frozen,
+never stored on a backend), :class:`Task` (a circuit, a batch of bindings and inputs, observables),
+:class:`TaskResult`/:class:`Result`, :class:`Job`, and the abstract :class:`Backend`.
+
+The life of a run, in :meth:`Backend.run`:
+1. coerce loose inputs into canonical :class:`Task` objects (shapes checked once);
+2. ``compile`` every task (validate against the target, rewrite into native gates, build the
+   native program) -- every error here is raised before any compute is spent;
+3. ``_execute`` the whole batch in one submission (the one method a backend must write);
+4. finish in the core: marginalise onto measured qubits, turn shot counts into expectation values
+   with standard errors (qbridge.primitives.estimation). Backends never see shot-based observables.
+
+Must not touch: any quantum SDK (adapters live in plugins/), the registry.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import itertools
+import numbers
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..exceptions import EncodingError, JobError, ParameterError, QBridgeError, ValidationError
+from ..ir.circuit import Circuit
+from ..ir.observables import PauliSum, as_pauli_sum
+
+__all__ = [
+    "Target",
+    "RunConfig",
+    "Task",
+    "TaskResult",
+    "Result",
+    "JobStatus",
+    "Job",
+    "LocalJob",
+    "CompiledTask",
+    "Backend",
+    "as_task",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a backend can do, as data (the conformance suite reads it to choose its tests)."""
+
+    num_qubits: int | None
+    native_gates: frozenset[str]
+    connectivity: frozenset[tuple[int, int]] | None = None  # None: all-to-all
+    supports_exact: bool = True
+    supports_shots: bool = True
+    supports_statevector: bool = True
+    supports_state_prep: bool = True  # amplitude_encode runs natively (else decomposed)
+    min_shots: int = 1
+    max_shots: int | None = None
+    max_batch: int | None = None  # bindings x circuits in one submission
+    batched: bool = True  # a whole batch of bindings goes out as one submission
+    gradient_methods: tuple[str, ...] = ()  # "backprop", "adjoint", "parameter-shift"
+    simulator: bool = True
+    noisy: bool = False
+    gpu: bool = False
+    precisions: tuple[str, ...] = ("single", "double")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["native_gates"] = sorted(self.native_gates)
+        d["connectivity"] = None if self.connectivity is None else sorted(list(p) for p in self.connectivity)
+        return d
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of one run. ``shots=None`` asks for exact results."""
+
+    shots: int | None = None
+    seed: int | None = None
+    precision: str = "single"  # "single" (complex64) or "double" (complex128)
+    mitigation: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.shots is not None:
+            if isinstance(self.shots, bool) or not isinstance(self.shots, numbers.Integral) or self.shots < 1:
+                raise ValueError(f"shots must be a positive integer or None for exact results, got {self.shots!r}")
+            object.__setattr__(self, "shots", int(self.shots))
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral)):
+            raise TypeError(f"seed must be an integer or None, got {self.seed!r}")
+        if self.precision not in ("single", "double"):
+            raise ValueError(f"precision must be 'single' or 'double', got {self.precision!r}")
+        mit = self.mitigation
+        if isinstance(mit, str):
+            mit = tuple(m.strip() for m in mit.split(",") if m.strip())
+        object.__setattr__(self, "mitigation", tuple(mit))
+        object.__setattr__(self, "options", dict(self.options))
+
+    @property
+    def exact(self) -> bool:
+        return self.shots is None
+
+
+def _as_2d(x: Any, what: str) -> Any:
+    if hasattr(x, "dim") and callable(x.dim):  # torch tensor: keep it (autograd)
+        if x.dim() == 1:
+            return x.unsqueeze(0)
+        if x.dim() != 2:
+            raise ParameterError(f"{what} must have shape (batch, k), got {tuple(x.shape)}")
+        return x
+    a = np.asarray(x)
+    if a.dtype == object:
+        raise ParameterError(f"{what} must be numeric")
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2:
+        raise ParameterError(f"{what} must have shape (batch, k), got {a.shape}")
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """One circuit with a batch of parameter bindings and encoded inputs.
+
+    ``parameter_values`` has shape (B_p, P) in ``circuit.parameters`` order (a mapping from names
+    to (B_p,) columns is accepted); each input has shape (B_i, d). B_p and B_i broadcast (equal,
+    or 1). Arrays may be NumPy arrays or torch tensors (kept as given, for autograd).
+    """
+
+    circuit: Circuit
+    parameter_values: Any = None
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    observables: tuple[PauliSum, ...] = ()
+    statevector: bool = False
+
+    def __post_init__(self) -> None:
+        c = self.circuit
+        if not isinstance(c, Circuit):
+            raise TypeError(f"a task needs a qbridge Circuit, got {type(c).__name__}")
+        names = c.parameter_names
+        pv = self.parameter_values
+        if isinstance(pv, Mapping):
+            unknown = set(pv) - set(names)
+            if unknown:
+                raise ParameterError(f"values given for unknown parameter(s) {sorted(unknown)}; the circuit has {list(names)}")
+            missing = [n for n in names if n not in pv]
+            if missing:
+                raise ParameterError(f"no value for parameter(s) {missing}", parameter=missing[0])
+            cols = [pv[n] for n in names]
+            if cols and all(hasattr(v, "dim") for v in cols):
+                import torch
+
+                pv = torch.stack([v.reshape(-1) for v in torch.broadcast_tensors(*[v.reshape(-1) for v in cols])], dim=1)
+            elif cols:
+                pv = np.stack(np.broadcast_arrays(*[np.asarray(v, float).reshape(-1) for v in cols]), axis=1)
+            else:
+                pv = None
+        if names:
+            if pv is None:
+                raise ParameterError(
+                    f"the circuit has free parameters {list(names)}; pass parameter_values "
+                    f"of shape (batch, {len(names)})",
+                    parameter=names[0],
+                )
+            pv = _as_2d(pv, "parameter_values")
+            if pv.shape[1] != len(names):
+                raise ParameterError(
+                    f"parameter_values has {pv.shape[1]} column(s) but the circuit has "
+                    f"{len(names)} parameter(s) {list(names)}"
+                )
+            if not hasattr(pv, "dim") and not np.all(np.isfinite(pv.astype(float))):
+                raise ParameterError("parameter_values contains NaN or inf")
+        elif pv is not None and np.size(pv) not in (0,):
+            arr = _as_2d(pv, "parameter_values")
+            if arr.shape[1] != 0:
+                raise ParameterError(f"the circuit has no free parameters but {arr.shape[1]} value(s) per row were given")
+            pv = arr
+        object.__setattr__(self, "parameter_values", pv)
+        inputs = dict(self.inputs or {})
+        unknown = set(inputs) - set(c.inputs)
+        if unknown:
+            raise EncodingError(f"inputs given for unknown name(s) {sorted(unknown)}; the circuit encodes {sorted(c.inputs)}")
+        missing = set(c.inputs) - set(inputs)
+        if missing:
+            raise EncodingError(
+                f"no value for encoded input(s) {sorted(missing)}; pass inputs={{name: array (batch, d)}}",
+                instruction="amplitude_encode",
+            )
+        for name, val in list(inputs.items()):
+            inputs[name] = _as_2d(val, f"input {name!r}")
+        object.__setattr__(self, "inputs", inputs)
+        obs = self.observables
+        if isinstance(obs, (str, PauliSum)):
+            obs = (obs,)
+        object.__setattr__(self, "observables", tuple(as_pauli_sum(o, c.num_qubits) for o in obs))
+        self.batch_size  # checks that the batch sizes broadcast
+
+    @property
+    def batch_size(self) -> int:
+        sizes = [self.parameter_values.shape[0]] if self.parameter_values is not None else []
+        sizes += [v.shape[0] for v in self.inputs.values()]
+        big = {s for s in sizes if s != 1}
+        if len(big) > 1:
+            raise ParameterError(
+                f"batch sizes {sorted(big)} do not broadcast: parameter bindings and inputs need the "
+                "same number of rows, or one row to share"
+            )
+        return big.pop() if big else 1
+
+    def binding(self, i: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Row ``i`` of the batch as plain numbers (broadcast rows repeat)."""
+        params: dict[str, float] = {}
+        if self.parameter_values is not None and self.parameter_values.shape[1]:
+            pv = self.parameter_values
+            row = pv[i if pv.shape[0] > 1 else 0]
+            row = row.detach().cpu().numpy() if hasattr(row, "detach") else np.asarray(row)
+            params = {n: float(v) for n, v in zip(self.circuit.parameter_names, row)}
+        ins: dict[str, np.ndarray] = {}
+        for name, v in self.inputs.items():
+            r = v[i if v.shape[0] > 1 else 0]
+            ins[name] = r.detach().cpu().numpy() if hasattr(r, "detach") else np.asarray(r)
+        return params, ins
+
+    def parameter_array(self) -> np.ndarray:
+        """Bindings as a float64 NumPy array of shape (B, P), broadcast to the batch size."""
+        P = self.circuit.num_parameters
+        if self.parameter_values is None or P == 0:
+            return np.zeros((self.batch_size, 0))
+        pv = self.parameter_values
+        pv = pv.detach().cpu().numpy() if hasattr(pv, "detach") else np.asarray(pv)
+        return np.broadcast_to(pv.astype(np.float64), (self.batch_size, P))
+
+    def with_circuit(self, circuit: Circuit) -> "Task":
+        return replace(self, circuit=circuit)
+
+
+def as_task(task: Any) -> Task:
+    """Accept a Task, a Circuit, or a (circuit, parameter_values) pair."""
+    if isinstance(task, Task):
+        return task
+    if isinstance(task, Circuit):
+        return Task(task)
+    if isinstance(task, tuple) and task and isinstance(task[0], Circuit):
+        return Task(*task)
+    raise TypeError(
+        f"cannot make a task from {type(task).__name__}; pass a Circuit, a Task or (circuit, parameter_values)"
+    )
+
+
+def bitstring(index: int, width: int) -> str:
+    return format(index, f"0{width}b") if width else ""
+
+
+@dataclass(frozen=True, eq=False)
+class TaskResult:
+    """What one task produced, for every row of its batch.
+
+    ``probabilities``/``statevector`` have shape (B, 2^m); ``counts`` is one dict per row mapping
+    bitstrings (q0 first) to counts; ``expectation_values``/``stderr`` have shape (B, n_obs). The
+    torch backend returns torch tensors (differentiable) where others return NumPy arrays.
+    """
+
+    batch_size: int
+    num_qubits: int  # width of the readout (measured qubits, or all)
+    probabilities: Any = None
+    statevector: Any = None
+    counts: tuple[dict[str, int], ...] | None = None
+    expectation_values: Any = None
+    stderr: Any = None
+    shots: int | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def get_counts(self, index: int = 0) -> dict[str, int]:
+        if self.counts is None:
+            raise QBridgeError("this result has no counts: run with shots to sample")
+        return self.counts[index]
+
+    def get_probabilities(self, index: int = 0) -> dict[str, float]:
+        """Probabilities of row ``index`` as a bitstring dict (exact, or counts / shots)."""
+        if self.probabilities is not None:
+            p = self.probabilities[index]
+            p = p.detach().cpu().numpy() if hasattr(p, "detach") else np.asarray(p)
+            return {bitstring(i, self.num_qubits): float(v) for i, v in enumerate(p)}
+        counts = self.get_counts(index)
+        total = sum(counts.values())
+        return {k: v / total for k, v in sorted(counts.items())}
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    tasks: tuple[TaskResult, ...]
+    backend: str
+    job_id: str
+    shots: int | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, i: int) -> TaskResult:
+        return self.tasks[i]
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self):
+        return iter(self.tasks)
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
+
+
+class Job(abc.ABC):
+    """A submitted run. Local backends finish before ``run`` returns; cloud jobs poll."""
+
+    def __init__(self, job_id: str, backend: str) -> None:
+        self.job_id = job_id
+        self.backend = backend
+
+    @abc.abstractmethod
+    def status(self) -> JobStatus: ...
+
+    @abc.abstractmethod
+    def result(self, timeout: float | None = None) -> Result: ...
+
+    def cancel(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.job_id} on {self.backend}: {self.status().value}>"
+
+
+class LocalJob(Job):
+    """A job run in this process; an error during execution is raised by :meth:`result`."""
+
+    def __init__(self, backend: str, fn: Callable[[str], Result]) -> None:
+        super().__init__(uuid.uuid4().hex, backend)
+        self._result: Result | None = None
+        self._error: BaseException | None = None
+        try:
+            self._result = fn(self.job_id)
+        except QBridgeError as exc:
+            self._error = exc
+
+    def status(self) -> JobStatus:
+        return JobStatus.ERROR if self._error is not None else JobStatus.DONE
+
+    def result(self, timeout: float | None = None) -> Result:
+        if self._error is not None:
+            raise self._error
+        if self._result is None:  # pragma: no cover - defensive
+            raise JobError("job has no result", backend=self.backend)
+        return self._result
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledTask:
+    """A task after validation: its native circuit and the backend's own program object."""
+
+    task: Task
+    circuit: Circuit  # native gates, measurements removed
+    program: Any = None
+    readout_qubits: tuple[int, ...] = ()
+
+
+class Backend(abc.ABC):
+    """Base class of every backend. Subclasses write :attr:`target` and :meth:`_execute`.
+
+    ``_execute`` receives compiled tasks (native circuits, no shot-based observables) and returns
+    one :class:`TaskResult` per task over *all* qubits: probabilities (and state vectors when
+    asked) when ``config.shots`` is None, counts otherwise; expectation values of
+    ``task.observables`` when exact. The base class does the rest.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def __init__(self, *, name: str | None = None, **options: Any) -> None:
+        self._name = name or type(self).name
+        self.options = dict(options)
+
+    @property
+    def backend_name(self) -> str:
+        return self._name
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        """Whether the backend can be created here, and why not (must not import the SDK)."""
+        return True, ""
+
+    @property
+    @abc.abstractmethod
+    def target(self) -> Target: ...
+
+    # -- compile ------------------------------------------------------------------------------
+    def validate(self, task: Task, config: RunConfig) -> None:
+        t = self.target
+        n = task.circuit.num_qubits
+        if t.num_qubits is not None and n > t.num_qubits:
+            raise ValidationError(
+                f"the circuit uses {n} qubits but {self._name} has {t.num_qubits}",
+                backend=self._name,
+            )
+        if config.shots is None and not t.supports_exact:
+            raise ValidationError(
+                f"{self._name} samples only; pass shots (between {t.min_shots} and {t.max_shots})",
+                backend=self._name,
+            )
+        if config.shots is not None:
+            if not t.supports_shots:
+                raise ValidationError(f"{self._name} is exact only; drop shots", backend=self._name)
+            if config.shots < t.min_shots or (t.max_shots is not None and config.shots > t.max_shots):
+                raise ValidationError(
+                    f"{config.shots} shots is outside {self._name}'s range [{t.min_shots}, {t.max_shots}]",
+                    backend=self._name,
+                )
+        if task.statevector and (config.shots is not None or not t.supports_statevector):
+            raise ValidationError(
+                f"state vectors need an exact simulator without shots; {self._name} "
+                + ("cannot give them" if not t.supports_statevector else "was asked for shots"),
+                backend=self._name,
+            )
+        if t.max_batch is not None and task.batch_size > t.max_batch:
+            raise ValidationError(
+                f"a batch of {task.batch_size} exceeds {self._name}'s limit of {t.max_batch}; split the batch",
+                backend=self._name,
+            )
+        if config.precision not in t.precisions:
+            raise ValidationError(
+                f"{self._name} supports precision {list(t.precisions)}, not {config.precision!r}",
+                backend=self._name,
+            )
+
+    def native_circuit(self, circuit: Circuit) -> Circuit:
+        """``circuit`` without measurements, in the target's native gates."""
+        t = self.target
+        basis = set(t.native_gates) | {"barrier"}
+        if t.supports_state_prep:
+            basis.add("amplitude_encode")
+        body = circuit.without_measurements()
+        try:
+            native = body.decompose(basis)
+        except QBridgeError as exc:
+            raise ValidationError(f"{self._name}: {exc.message}", backend=self._name, **exc.context) from exc
+        self.check_connectivity(native)
+        return native
+
+    def check_connectivity(self, circuit: Circuit) -> None:
+        pairs = self.target.connectivity
+        if pairs is None:
+            return
+        for op in circuit:
+            if len(op.qubits) >= 2 and op.name not in ("barrier", "measure"):
+                for a, b in itertools.combinations(op.qubits, 2):
+                    if (a, b) not in pairs and (b, a) not in pairs:
+                        raise ValidationError(
+                            f"{op.name} on qubits ({a}, {b}) is not supported by {self._name}'s "
+                            "connectivity; route the circuit or use a backend that transpiles",
+                            backend=self._name,
+                            instruction=op.name,
+                            qubit=a,
+                        )
+
+    def compile(self, task: Task, config: RunConfig) -> CompiledTask:
+        """Validate ``task`` and build the native program; raises before any compute."""
+        self.validate(task, config)
+        needs_inputs = bool(task.circuit.inputs) and not self.target.supports_state_prep
+        native = task.circuit.without_measurements() if needs_inputs else self.native_circuit(task.circuit)
+        readout = task.circuit.measured_qubits or tuple(range(task.circuit.num_qubits))
+        return CompiledTask(task, native, self._translate(native, task, config), readout)
+
+    def _translate(self, circuit: Circuit, task: Task, config: RunConfig) -> Any:
+        """The backend's own program for a native circuit (default: none)."""
+        return None
+
+    # -- run ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]: ...
+
+    def run(self, tasks: Any, config: RunConfig | None = None, **settings: Any) -> Job:
+        """Run one task or a list of them as one submission; returns a :class:`Job`.
+
+        ``settings`` (shots, seed, precision, mitigation) override fields of ``config``.
+        """
+        from ..primitives.estimation import run_with_estimation
+
+        if config is None:
+            config = RunConfig(**settings)
+        elif settings:
+            config = replace(config, **settings)
+        if isinstance(tasks, (Task, Circuit)) or (isinstance(tasks, tuple) and tasks and isinstance(tasks[0], Circuit)):
+            tasks = [tasks]
+        task_list = [as_task(t) for t in tasks]
+        if not task_list:
+            raise ValueError("run needs at least one task")
+        return run_with_estimation(self, task_list, config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r}>"

@@ -1,0 +1,182 @@
+"""The backend registry: stevedore over the entry-point group ``qbridge.backends``.
+
+Owns: finding backends by name, listing them with their availability, and reporting plugins that
+fail to load (missing SDK, broken install, duplicate names) without breaking the others.
+
+An entry point names a :class:`~qbridge.backends.base.Backend` subclass. Loading it must not
+import the backend's SDK (adapters import it when a backend is created), so listing is cheap.
+A family entry whose name ends in ``.*`` (``pennylane.*``) serves every name under that prefix;
+the class receives the full name as ``name=``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import BackendError, BackendNotFoundError, BackendUnavailableError
+from .base import Backend
+
+__all__ = ["GROUP", "BackendInfo", "get_backend", "list_backends", "reload_registry"]
+
+GROUP = "qbridge.backends"
+DEFAULT_BACKEND = "torch"
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    available: bool
+    reason: str
+    description: str
+    distribution: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "available": self.available,
+            "reason": self.reason,
+            "description": self.description,
+            "distribution": self.distribution,
+        }
+
+
+class _Registry:
+    def __init__(self) -> None:
+        import stevedore
+
+        self.failures: dict[str, str] = {}
+        self.duplicates: dict[str, list[str]] = {}
+
+        def on_failure(_manager, entrypoint, exc):
+            self.failures[entrypoint.name] = f"{type(exc).__name__}: {exc}"
+            LOG.debug("backend plugin %s failed to load: %s", entrypoint.name, exc)
+
+        def on_conflict(_namespace, name, extensions):
+            self.duplicates[name] = [_dist_of(e) or e.entry_point.value for e in extensions]
+            return extensions[0]
+
+        self.manager = stevedore.ExtensionManager(
+            GROUP, invoke_on_load=False, on_load_failure_callback=on_failure, conflict_resolver=on_conflict
+        )
+        self.classes: dict[str, Any] = {ext.name: ext for ext in self.manager.extensions}
+
+    def names(self) -> list[str]:
+        return sorted(set(self.classes) | set(self.failures))
+
+    def resolve(self, name: str) -> tuple[str, Any]:
+        """(entry name, extension) for a backend name, following ``prefix.*`` families."""
+        if name in self.classes:
+            return name, self.classes[name]
+        parts = name.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            family = ".".join(parts[:i]) + ".*"
+            if family in self.classes:
+                return family, self.classes[family]
+        raise KeyError(name)
+
+
+def _dist_of(ext) -> str | None:
+    dist = getattr(ext.entry_point, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else None
+
+
+_REGISTRY: _Registry | None = None
+
+
+def _registry() -> _Registry:
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = _Registry()
+    return _REGISTRY
+
+
+def reload_registry() -> None:
+    """Forget the cached plugin scan (after installing a plugin in the same process)."""
+    global _REGISTRY
+    _REGISTRY = None
+
+
+def _availability(cls) -> tuple[bool, str]:
+    try:
+        ok, reason = cls.availability()
+    except Exception as exc:  # a broken plugin must not break the listing
+        return False, f"availability check failed: {type(exc).__name__}: {exc}"
+    return bool(ok), str(reason or "")
+
+
+def list_backends() -> list[BackendInfo]:
+    """Every registered backend with whether it can run here and why not."""
+    reg = _registry()
+    out: list[BackendInfo] = []
+    for name in reg.names():
+        if name in reg.failures:
+            out.append(BackendInfo(name, False, f"plugin failed to load: {reg.failures[name]}", ""))
+            continue
+        ext = reg.classes[name]
+        cls = ext.plugin
+        if name in reg.duplicates:
+            out.append(
+                BackendInfo(name, False, "registered more than once by: " + ", ".join(reg.duplicates[name]),
+                            getattr(cls, "description", ""), _dist_of(ext))
+            )
+            continue
+        names = [name]
+        if name.endswith(".*") and hasattr(cls, "family_members"):
+            try:
+                names = list(cls.family_members()) or [name]
+            except Exception as exc:
+                out.append(BackendInfo(name, False, f"listing failed: {exc}", getattr(cls, "description", "")))
+                continue
+        for member in names:
+            if member != name and member in reg.classes:
+                continue  # a named entry of its own is listed under that entry
+            if hasattr(cls, "availability_of") and member != name:
+                ok, reason = cls.availability_of(member)
+            else:
+                ok, reason = _availability(cls)
+            out.append(BackendInfo(member, ok, reason, getattr(cls, "description", ""), _dist_of(ext)))
+    return sorted(out, key=lambda b: b.name)
+
+
+def get_backend(name: str | Backend | None = None, **options: Any) -> Backend:
+    """Create the backend registered as ``name`` (default ``torch``) with ``options``."""
+    if isinstance(name, Backend):
+        if options:
+            raise TypeError("options cannot be applied to an existing backend object")
+        return name
+    name = DEFAULT_BACKEND if name is None else name
+    if not isinstance(name, str):
+        raise TypeError(f"a backend name must be a string, got {type(name).__name__}")
+    reg = _registry()
+    if name in reg.failures:
+        raise BackendUnavailableError(
+            f"backend {name!r} is installed but its plugin failed to load: {reg.failures[name]}; "
+            "reinstall it or install its SDK",
+            backend=name,
+        )
+    try:
+        entry, ext = reg.resolve(name)
+    except KeyError:
+        known = reg.names()
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise BackendNotFoundError(
+            f"no backend named {name!r}.{hint} Installed: {', '.join(known) or 'none'}. "
+            "Adapters are separate distributions (for example qbridge-aer); `qbridge backends` lists them.",
+            backend=name,
+        ) from None
+    if entry in reg.duplicates:
+        raise BackendError(
+            f"backend {name!r} is registered more than once ({', '.join(reg.duplicates[entry])}); "
+            "uninstall one of them",
+            backend=name,
+        )
+    cls = ext.plugin
+    ok, reason = cls.availability_of(name) if (entry != name and hasattr(cls, "availability_of")) else _availability(cls)
+    if not ok:
+        raise BackendUnavailableError(f"backend {name!r} is not available here: {reason}", backend=name)
+    return cls(name=name, **options)

@@ -1,0 +1,105 @@
+"""The embedded ``torch`` backend: batched, differentiable state-vector simulation.
+
+A thin class over :mod:`qbridge.sim.statevector`. Options: ``device`` ("cpu", "cuda", "cuda:1",
+...; CUDA without a GPU is an error, never a CPU run). Precision comes with each run
+(``RunConfig.precision``: "single" -> complex64, "double" -> complex128).
+
+Results keep torch tensors (probabilities, state vectors, expectation values) so that gradients
+flow to parameter values and input vectors given as tensors with ``requires_grad``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..exceptions import BackendUnavailableError
+from ..ir.gates import GATES
+from ..sim import statevector as sv
+from .base import Backend, CompiledTask, RunConfig, Target, TaskResult, bitstring
+
+__all__ = ["TorchBackend"]
+
+MAX_QUBITS = 30
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    description = "Embedded batched, differentiable PyTorch state-vector simulator (CPU or CUDA)."
+
+    def __init__(self, *, name: str | None = None, device: str = "cpu", **options: Any) -> None:
+        if options:
+            raise TypeError(f"unknown option(s) for the torch backend: {sorted(options)}; it accepts 'device'")
+        super().__init__(name=name, device=device)
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise BackendUnavailableError(f"invalid torch device {device!r}: {exc}", backend="torch") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                "device='cuda' was asked for but PyTorch sees no CUDA GPU (torch.cuda.is_available() "
+                "is False); use device='cpu' or a machine with a GPU and a CUDA build of torch",
+                backend="torch",
+            )
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise BackendUnavailableError(
+                f"device {device!r} does not exist: {torch.cuda.device_count()} GPU(s) visible", backend="torch"
+            )
+        if dev.type not in ("cpu", "cuda"):
+            raise BackendUnavailableError(f"unsupported torch device type {dev.type!r}; use 'cpu' or 'cuda'", backend="torch")
+        self.device = dev
+        self._target = Target(
+            num_qubits=MAX_QUBITS,
+            native_gates=frozenset(GATES) | {"unitary"},
+            gradient_methods=("backprop",),
+            gpu=dev.type == "cuda",
+        )
+
+    @property
+    def target(self) -> Target:
+        return self._target
+
+    def _dtype(self, config: RunConfig) -> torch.dtype:
+        return torch.complex128 if config.precision == "double" else torch.complex64
+
+    def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
+        dtype = self._dtype(config)
+        rng_seed = np.random.SeedSequence(config.seed) if config.seed is not None else None
+        seeds = rng_seed.spawn(len(tasks)) if rng_seed is not None else [None] * len(tasks)
+        out: list[TaskResult] = []
+        for comp, seed in zip(tasks, seeds):
+            task = comp.task
+            state = sv.simulate(
+                comp.circuit, task.parameter_values, task.inputs, dtype=dtype, device=self.device
+            )
+            B = state.shape[0]
+            n = comp.circuit.num_qubits
+            probs = sv.probabilities(state)
+            if config.shots is None:
+                ev = sv.expectation_values(state, task.observables) if task.observables else None
+                out.append(
+                    TaskResult(
+                        batch_size=B,
+                        num_qubits=n,
+                        probabilities=probs,
+                        statevector=state if task.statevector else None,
+                        expectation_values=ev,
+                        metadata={"device": str(self.device), "dtype": str(dtype)},
+                    )
+                )
+            else:
+                counts = sv.sample_counts(probs, config.shots, None if seed is None else int(seed.generate_state(1)[0]))
+                out.append(
+                    TaskResult(
+                        batch_size=B,
+                        num_qubits=n,
+                        counts=tuple(
+                            {bitstring(int(i), n): int(row[i]) for i in np.flatnonzero(row)} for row in counts
+                        ),
+                        shots=config.shots,
+                        metadata={"device": str(self.device)},
+                    )
+                )
+        return out

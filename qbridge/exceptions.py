@@ -1,0 +1,103 @@
+"""The qbridge exception tree.
+
+Every error raised on purpose by qbridge derives from :class:`QBridgeError` and carries the
+context that produced it (backend name, instruction, qubit, source line) as attributes, so that a
+caller can react to it without parsing the message. Errors that are plain argument mistakes also
+derive from ``ValueError`` or ``TypeError`` so that generic handlers keep working. Messages name the
+likely fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "QBridgeError",
+    "CircuitError",
+    "GateError",
+    "ParameterError",
+    "EncodingError",
+    "ObservableError",
+    "UnsupportedFeatureError",
+    "QasmError",
+    "BackendError",
+    "BackendNotFoundError",
+    "BackendUnavailableError",
+    "ValidationError",
+    "JobError",
+    "BudgetExceededError",
+]
+
+
+class QBridgeError(Exception):
+    """Root of every qbridge error.
+
+    Keyword context (``backend``, ``instruction``, ``qubit``, ``line``, ...) is kept on the
+    instance as attributes and in :attr:`context`.
+    """
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = {k: v for k, v in context.items() if v is not None}
+        for key, value in context.items():
+            setattr(self, key, value)
+
+    def __reduce__(self):  # keep context through pickling (multiprocessing, DDP)
+        return (_rebuild, (type(self), self.message, self.context))
+
+
+def _rebuild(cls, message, context):
+    return cls(message, **context)
+
+
+class CircuitError(QBridgeError, ValueError):
+    """A circuit is malformed: qubit out of range, wrong arity, duplicate qubits, ..."""
+
+
+class GateError(CircuitError):
+    """A gate is unknown, has the wrong number of parameters, or its matrix is not unitary."""
+
+
+class ParameterError(QBridgeError, ValueError):
+    """A symbolic parameter is unbound, misnamed, or bound with values of the wrong shape."""
+
+
+class EncodingError(QBridgeError, ValueError):
+    """An amplitude-encoding input cannot be encoded (zero, non-finite, too long, missing)."""
+
+
+class ObservableError(QBridgeError, ValueError):
+    """An observable does not parse or does not fit the circuit."""
+
+
+class UnsupportedFeatureError(QBridgeError):
+    """A program uses a feature qbridge does not support (mid-circuit measurement, classical control)."""
+
+
+class QasmError(QBridgeError, ValueError):
+    """An OpenQASM program cannot be read; ``line`` and ``column`` locate the problem."""
+
+
+class BackendError(QBridgeError):
+    """A backend cannot be found, created or used."""
+
+
+class BackendNotFoundError(BackendError, LookupError):
+    """No backend is registered under the requested name."""
+
+
+class BackendUnavailableError(BackendError):
+    """The backend is registered but cannot run here (missing SDK, no GPU, no credentials)."""
+
+
+class ValidationError(BackendError, ValueError):
+    """A task does not fit the backend's target (qubits, gates, shots, connectivity, batch)."""
+
+
+class JobError(BackendError):
+    """A job failed, was cancelled, or its result cannot be retrieved."""
+
+
+class BudgetExceededError(QBridgeError):
+    """A submission's estimated cost or shots exceed the budget; nothing was sent."""

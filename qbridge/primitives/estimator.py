@@ -1,0 +1,54 @@
+"""Estimator: expectation values per binding and observable, with standard errors.
+
+Exact (stderr 0) when the backend is exact and no shots are asked; otherwise measured in
+qubit-wise commuting groups with standard errors (see :mod:`.estimation`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..backends.base import Backend, RunConfig, Task
+from ..backends.registry import get_backend
+from ..ir.circuit import Circuit
+from ..ir.observables import PauliSum
+
+__all__ = ["Estimator", "EstimatorResult"]
+
+
+@dataclass(frozen=True, eq=False)
+class EstimatorResult:
+    values: Any  # (B, n_obs): torch tensor on the torch backend when exact, else NumPy
+    stderr: np.ndarray  # (B, n_obs)
+    observables: tuple[PauliSum, ...]
+    shots: int | None
+    metadata: Mapping[str, Any]
+
+
+class Estimator:
+    """``Estimator(backend).run(circuit, ["ZZ", "0.5*XI"], parameter_values, shots=None)``."""
+
+    def __init__(self, backend: str | Backend | None = None, **options: Any) -> None:
+        self.backend = get_backend(backend, **options)
+
+    def run(
+        self,
+        circuit: Circuit,
+        observables: str | PauliSum | Sequence[str | PauliSum],
+        parameter_values: Any = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        shots: int | None = None,
+        seed: int | None = None,
+        precision: str = "single",
+    ) -> EstimatorResult:
+        if isinstance(observables, (str, PauliSum)):
+            observables = [observables]
+        task = Task(circuit, parameter_values, inputs or {}, tuple(observables))
+        res = self.backend.run([task], RunConfig(shots=shots, seed=seed, precision=precision)).result()[0]
+        stderr = res.stderr
+        stderr = np.zeros(tuple(res.expectation_values.shape)) if stderr is None else np.asarray(stderr)
+        return EstimatorResult(res.expectation_values, stderr, task.observables, shots, dict(res.metadata))

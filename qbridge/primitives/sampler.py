@@ -1,0 +1,78 @@
+"""Sampler: counts per binding, on any backend.
+
+Exact backends asked for no shots return the exact distribution as ``probabilities``; with
+shots, ``counts`` per binding (bitstrings q0 first). Marginals over chosen qubits are a method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..backends.base import Backend, RunConfig, Task, TaskResult
+from ..backends.registry import get_backend
+from ..ir.circuit import Circuit
+from .estimation import marginal_counts
+
+__all__ = ["Sampler", "SamplerResult"]
+
+
+@dataclass(frozen=True, eq=False)
+class SamplerResult:
+    result: TaskResult
+    num_qubits: int
+
+    @property
+    def batch_size(self) -> int:
+        return self.result.batch_size
+
+    @property
+    def counts(self) -> tuple[dict[str, int], ...] | None:
+        return self.result.counts
+
+    @property
+    def probabilities(self) -> Any:
+        return self.result.probabilities
+
+    def quasi_dists(self) -> list[dict[str, float]]:
+        """Per binding, bitstring -> probability (exact) or frequency (shots)."""
+        return [self.result.get_probabilities(i) for i in range(self.batch_size)]
+
+    def marginal(self, qubits: Sequence[int], index: int = 0) -> dict[str, float]:
+        """Distribution of ``qubits`` (positions in the readout, first = leftmost bit)."""
+        dist = self.result.get_probabilities(index)
+        out: dict[str, float] = {}
+        for key, v in dist.items():
+            k = "".join(key[q] for q in qubits)
+            out[k] = out.get(k, 0.0) + v
+        return out
+
+    def marginal_counts(self, qubits: Sequence[int], index: int = 0) -> dict[str, int]:
+        return marginal_counts(self.result.get_counts(index), qubits)
+
+
+class Sampler:
+    """``Sampler(backend).run(circuit, parameter_values, shots=1000, seed=1)``."""
+
+    def __init__(self, backend: str | Backend | None = None, **options: Any) -> None:
+        self.backend = get_backend(backend, **options)
+
+    def run(
+        self,
+        circuits: Circuit | Sequence[Circuit],
+        parameter_values: Any = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        shots: int | None = None,
+        seed: int | None = None,
+        precision: str = "single",
+    ) -> list[SamplerResult] | SamplerResult:
+        single = isinstance(circuits, Circuit)
+        circs = [circuits] if single else list(circuits)
+        pvs = [parameter_values] * len(circs) if single or not isinstance(parameter_values, list) else parameter_values
+        tasks = [Task(c, pv, inputs or {}) for c, pv in zip(circs, pvs)]
+        res = self.backend.run(tasks, RunConfig(shots=shots, seed=seed, precision=precision)).result()
+        out = [SamplerResult(r, r.num_qubits) for r in res]
+        return out[0] if single else out
