@@ -1,0 +1,49 @@
+"""The ``qbridge`` command line.
+
+Each sub-command lives in its own module and is imported only when it runs, so that
+``qbridge backends`` stays fast and no command pays for another's imports (torch layers,
+transformers). Register a command in ``_COMMANDS`` as ``name: (module, attribute, help)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "backends": ("qbridge.cli.backends", "backends", "List installed backends and whether they can run here."),
+    "run": ("qbridge.cli.run", "run", "Run OpenQASM programs on a backend."),
+    "demo": ("qbridge.cli.demo", "demo", "Train a classical GPT and its hybrid twin, compare backends, write a report."),
+    "jobs": ("qbridge.cli.jobs", "jobs", "Inspect, resume and cancel recorded cloud jobs."),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in _COMMANDS:
+            return None
+        module, attr, _ = _COMMANDS[name]
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:  # the command is not part of this installation yet
+                return None
+            raise
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_) for name, (_, _, help_) in sorted(_COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(package_name="qbridge")
+def main() -> None:
+    """qbridge: one hybrid quantum-classical program, any quantum backend."""
+
+
+__all__ = ["main"]
