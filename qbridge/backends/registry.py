@@ -80,7 +80,16 @@ class _Registry:
 
 
 def _dist_of(ext) -> str | None:
-    dist = getattr(ext.entry_point, "dist", None)
+    """'name version' of the distribution that registered ``ext`` (stevedore's cache drops it)."""
+    ep = ext.entry_point
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        import importlib.metadata as md
+
+        for candidate in md.entry_points(group=GROUP, name=ep.name):
+            if candidate.value == ep.value and candidate.dist is not None:
+                dist = candidate.dist
+                break
     return f"{dist.name} {dist.version}" if dist is not None else None
 
 

@@ -8,6 +8,7 @@ transformers). Register a command in ``_COMMANDS`` as ``name: (module, attribute
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import click
 
@@ -19,9 +20,13 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(_COMMANDS[name][0]) is not None
+
+
 class _LazyGroup(click.Group):
     def list_commands(self, ctx):
-        return sorted(_COMMANDS)
+        return [name for name in sorted(_COMMANDS) if _installed(name)]
 
     def get_command(self, ctx, name):
         if name not in _COMMANDS:
@@ -35,7 +40,7 @@ class _LazyGroup(click.Group):
             raise
 
     def format_commands(self, ctx, formatter):
-        rows = [(name, help_) for name, (_, _, help_) in sorted(_COMMANDS.items())]
+        rows = [(name, help_) for name, (_, _, help_) in sorted(_COMMANDS.items()) if _installed(name)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -1,0 +1,95 @@
+"""``qbridge run``: run OpenQASM programs on any backend, as one batch.
+
+Output per program: ``probabilities`` (exact) or ``counts`` (with shots), over the measured
+qubits (all when the program measures none), keys in DESIGN.md's bit order (q0 first); with
+observables, ``expectation_values`` as ``{observable, value, stderr}`` (stderr 0 when exact).
+Several programs go to the backend in one submission; ``--json`` then prints a list.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ._common import parse_options, reports_errors
+
+
+def _to_float(x: Any) -> float:
+    return float(x.detach().cpu().item()) if hasattr(x, "detach") else float(x)
+
+
+def _program_report(res, task, observables_text, backend_name: str, shots: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"backend": backend_name, "shots": shots}
+    if task.observables:
+        ev = res.expectation_values
+        err = res.stderr
+        out["expectation_values"] = [
+            {"observable": text, "value": _to_float(ev[0][i]), "stderr": _to_float(err[0][i]) if err is not None else 0.0}
+            for i, text in enumerate(observables_text)
+        ]
+    elif shots is None:
+        probs = res.get_probabilities(0)
+        out["probabilities"] = {k: v for k, v in probs.items()}
+    else:
+        out["counts"] = dict(sorted(res.get_counts(0).items()))
+    return out
+
+
+@click.command("run")
+@click.argument("programs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--backend", "-b", default="torch", show_default=True, help="Backend name (see `qbridge backends`).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Backend option (repeatable).")
+@click.option("--shots", type=click.IntRange(min=1), default=None, help="Sample this many shots (default: exact).")
+@click.option("--seed", type=int, default=None, help="Seed for sampling.")
+@click.option("--observable", "observables", multiple=True, metavar="EXPR", help="Pauli sum, e.g. '0.5*ZZ - 1.2*XI' (repeatable).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Value of an `input float` parameter (repeatable).")
+@click.option("--precision", type=click.Choice(["single", "double"]), default="double", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list when several programs are given).")
+@reports_errors
+def run(programs, backend, options, shots, seed, observables, params, precision, as_json) -> None:
+    """Run OpenQASM 2/3 programs on a backend."""
+    from ..backends.base import RunConfig, Task
+    from ..backends.registry import get_backend
+    from ..ir.qasm import from_qasm
+
+    opts = parse_options(options)
+    values = {k: float(v) for k, v in parse_options(params).items()}
+    be = get_backend(backend, **opts)
+    tasks = []
+    for path in programs:
+        circuit = from_qasm(path.read_text())
+        names = circuit.parameter_names
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise click.UsageError(f"{path}: give values for input parameter(s) {missing} with --param NAME=VALUE")
+        pv = np.array([[values[n] for n in names]]) if names else None
+        tasks.append(Task(circuit, pv, {}, tuple(observables)))
+    result = be.run(tasks, RunConfig(shots=shots, seed=seed, precision=precision)).result()
+    reports = [_program_report(r, t, observables, be.backend_name, shots) for r, t in zip(result, tasks)]
+    if as_json:
+        click.echo(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for path, rep in zip(programs, reports):
+        table = Table(title=f"{path.name} on {rep['backend']}" + (f", {shots} shots" if shots else ", exact"))
+        if "expectation_values" in rep:
+            table.add_column("observable")
+            table.add_column("value", justify="right")
+            table.add_column("stderr", justify="right")
+            for e in rep["expectation_values"]:
+                table.add_row(e["observable"], f"{e['value']:.6f}", f"{e['stderr']:.6f}")
+        else:
+            key = "probabilities" if "probabilities" in rep else "counts"
+            table.add_column("bitstring (q0 first)")
+            table.add_column(key, justify="right")
+            for k, v in rep[key].items():
+                if v:
+                    table.add_row(k, f"{v:.6f}" if key == "probabilities" else str(v))
+        console.print(table)
