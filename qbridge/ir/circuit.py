@@ -76,6 +76,17 @@ class Instruction:
         return f"Instruction({self.name!r}, qubits={self.qubits}{extra})"
 
 
+def _qubit_tuple(qubits: Any) -> tuple[Any, ...]:
+    """One qubit or a sequence of them as a tuple; true integers (NumPy's too) become ints.
+
+    Only integers are converted: int(0.5) or int(True) would silently pick a wrong qubit, so
+    anything else is kept for :meth:`Circuit._validate` to refuse with a CircuitError.
+    """
+    if isinstance(qubits, numbers.Integral) or isinstance(qubits, (float, complex, str)):
+        qubits = (qubits,)
+    return tuple(int(q) if isinstance(q, numbers.Integral) and not isinstance(q, bool) else q for q in qubits)
+
+
 def _check_unitary(m: np.ndarray, atol: float = 1e-8) -> None:
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2 or (m.shape[0] & (m.shape[0] - 1)):
         raise GateError(
@@ -290,10 +301,10 @@ class Circuit:
 
     def append(self, name: str, qubits: int | Sequence[int], params: Sequence[Any] = ()) -> "Circuit":
         """Append a named gate from the standard library."""
-        qs = (qubits,) if isinstance(qubits, numbers.Integral) else tuple(qubits)
+        qs = _qubit_tuple(qubits)
         get_gate(name)
         ps = tuple(as_param_value(p, f"parameter of {name}") for p in params)
-        return self._with(appended=True, ops=self._ops + (Instruction(name, tuple(int(q) for q in qs), ps),))
+        return self._with(appended=True, ops=self._ops + (Instruction(name, qs, ps),))
 
     def add(self, instruction: Instruction) -> "Circuit":
         return self._with(appended=True, ops=self._ops + (instruction,))
@@ -304,9 +315,16 @@ class Circuit:
             if other.num_qubits > self._n:
                 raise CircuitError(f"cannot compose a {other.num_qubits}-qubit circuit onto {self._n} qubits")
             qubits = range(other.num_qubits)
-        qmap = tuple(qubits)
+        qmap = _qubit_tuple(qubits)
         if len(qmap) != other.num_qubits:
             raise CircuitError(f"compose: {len(qmap)} qubits given for a {other.num_qubits}-qubit circuit")
+        # the map itself must be valid even where `other` leaves a qubit idle: a repeated target
+        # would merge two qubits of `other` into one without any instruction noticing
+        bad = [q for q in qmap if isinstance(q, bool) or not isinstance(q, numbers.Integral) or not 0 <= q < self._n]
+        if bad or len(set(qmap)) != len(qmap):
+            raise CircuitError(
+                f"compose: qubit map {qmap} must list {other.num_qubits} distinct qubits of 0..{self._n - 1}"
+            )
         ops = [
             Instruction(op.name, tuple(qmap[q] for q in op.qubits), op.params, op.matrix, op.source)
             for op in other
@@ -314,7 +332,7 @@ class Circuit:
         return self._with(self._ops + tuple(ops), self._phase + other.global_phase, appended=True)
 
     def unitary(self, matrix: Any, qubits: int | Sequence[int]) -> "Circuit":
-        qs = (qubits,) if isinstance(qubits, numbers.Integral) else tuple(qubits)
+        qs = _qubit_tuple(qubits)
         return self._with(appended=True, ops=self._ops + (Instruction("unitary", tuple(qs), (), _matrix_tuple(matrix)),))
 
     def amplitude_encode(self, source: str | Sequence[complex] = "x", qubits: Sequence[int] | None = None) -> "Circuit":
@@ -324,7 +342,7 @@ class Circuit:
         vector. Vectors shorter than 2^k are zero-padded; all are normalised. The qubits must not
         have been acted on before.
         """
-        qs = tuple(range(self._n)) if qubits is None else tuple(qubits)
+        qs = tuple(range(self._n)) if qubits is None else _qubit_tuple(qubits)
         touched = {q for op in self._ops if op.name != "barrier" for q in op.qubits}
         if touched.intersection(qs):
             raise EncodingError(
@@ -342,19 +360,14 @@ class Circuit:
 
     def measure(self, qubits: int | Sequence[int] | None = None) -> "Circuit":
         """Terminal measurement of ``qubits`` (all by default)."""
-        if qubits is None:
-            qs = tuple(range(self._n))
-        elif isinstance(qubits, numbers.Integral):
-            qs = (int(qubits),)
-        else:
-            qs = tuple(qubits)
+        qs = tuple(range(self._n)) if qubits is None else _qubit_tuple(qubits)
         return self._with(appended=True, ops=self._ops + (Instruction("measure", qs),))
 
     def measure_all(self) -> "Circuit":
         return self.measure(None)
 
     def barrier(self, qubits: Sequence[int] | None = None) -> "Circuit":
-        qs = tuple(range(self._n)) if qubits is None else tuple(qubits)
+        qs = tuple(range(self._n)) if qubits is None else _qubit_tuple(qubits)
         return self._with(appended=True, ops=self._ops + (Instruction("barrier", qs),))
 
     def with_global_phase(self, phase: Any) -> "Circuit":
@@ -442,7 +455,8 @@ class Circuit:
 
     def remap(self, num_qubits: int, mapping: Sequence[int]) -> "Circuit":
         """The same circuit on ``num_qubits`` qubits with qubit i moved to ``mapping[i]``."""
-        out = Circuit(num_qubits, global_phase=self._phase, name=self._name)
+        # compose adds this circuit's global phase; starting from phase 0 keeps it counted once
+        out = Circuit(num_qubits, name=self._name)
         return out.compose(self, mapping)
 
     # -- conversions (implemented in sibling modules) -----------------------------------------
