@@ -117,6 +117,10 @@ class QiskitReference:
         coeffs = [t.coeff for t in obs.terms] or [0.0]
         return self.SparsePauliOp(labels, coeffs)
 
+    def pauli_matrix(self, obs) -> np.ndarray:
+        """Dense matrix of a qbridge PauliSum, built by Qiskit, in qbridge's order."""
+        return reverse_bits(self.pauli_op(obs).to_matrix(), obs.num_qubits, axes=(0, 1))
+
     def expectation(self, circuit, obs) -> float:
         sv = self.Statevector(self.circuit(circuit))
         return float(np.real(sv.expectation_value(self.pauli_op(obs))))

@@ -88,21 +88,22 @@ class PauliSum:
     @classmethod
     def parse(cls, text: str, num_qubits: int | None = None) -> "PauliSum":
         """Parse ``"0.5*ZZ - 1.2*XI"``, ``"Z0 Z1 + 0.3*X2"`` (sparse needs or infers num_qubits)."""
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str):
+            raise TypeError(f"an observable string is needed, got {type(text).__name__}")
+        if not text.strip():
             raise ObservableError("empty observable; write something like '0.5*ZZ - 1.2*XI'")
         # split on +/- but not inside exponents ("1e-3"); sparse words ("Z0 Z1") stay whole
         chunks = re.split(r"(?<![eE*])\s*([+-])\s*", text.strip())
         sign = 1.0
         raw: list[tuple[float, str]] = []
         sparse: list[tuple[float, list[tuple[str, int]]]] = []
-        expect_term = True
+        dangling = False  # a sign still waiting for its term
         for chunk in chunks:
             if chunk in ("+", "-"):
                 sign = sign * (-1.0 if chunk == "-" else 1.0)
+                dangling = True
                 continue
             if not chunk.strip():
-                if not expect_term:
-                    raise ObservableError(f"cannot parse observable {text!r}")
                 continue
             m = _TERM.match(chunk)
             if not m or (m.group("coef") is None and m.group("word") is None):
@@ -120,6 +121,10 @@ class PauliSum:
             else:
                 raw.append((coef, word))
             sign = 1.0
+            dangling = False
+        if dangling:
+            # "0.5*ZZ -" is most likely a truncated expression: refuse rather than drop a term
+            raise ObservableError(f"observable {text!r} ends with a sign that has no term after it")
         if sparse:
             top = max(i for _, ps in sparse for _, i in ps) + 1
             n = num_qubits if num_qubits is not None else (len(raw[0][1]) if raw else top)
