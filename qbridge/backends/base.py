@@ -121,6 +121,54 @@ def _as_2d(x: Any, what: str) -> Any:
     return a
 
 
+def _check_real_finite(pv: Any, what: str) -> None:
+    """Parameter values are real and finite (NumPy or torch; complex would lose its imaginary part)."""
+    if hasattr(pv, "dim"):
+        import torch
+
+        if pv.is_complex():
+            raise ParameterError(f"{what} must be real numbers, got a {pv.dtype} tensor")
+        with torch.no_grad():
+            finite = bool(torch.isfinite(pv).all())
+    else:
+        if pv.dtype.kind not in "biuf":
+            raise ParameterError(f"{what} must be real numbers, got an array of dtype {pv.dtype}")
+        finite = bool(np.all(np.isfinite(pv.astype(float))))
+    if not finite:
+        raise ParameterError(f"{what} contains NaN or inf")
+
+
+def _stack_columns(names: Sequence[str], cols: Sequence[Any]) -> Any:
+    """``{name: number or (B,) column}`` values -> (B, P); a torch column makes the result torch."""
+    tensors = [v for v in cols if hasattr(v, "dim")]
+    if tensors:
+        import torch
+
+        ref = tensors[0]
+        dtype = ref.dtype if ref.is_floating_point() else torch.float64
+        cols = [v if hasattr(v, "dim") else torch.as_tensor(np.asarray(v, dtype=float), dtype=dtype, device=ref.device)
+                for v in cols]
+    else:
+        cols = [np.asarray(v) for v in cols]
+    for name, v in zip(names, cols):
+        if v.ndim > 1:
+            raise ParameterError(
+                f"the value of parameter {name!r} must be a number or a 1-D column (batch,), got shape {tuple(v.shape)}",
+                parameter=name,
+            )
+    sizes = {name: (int(v.shape[0]) if v.ndim else 1) for name, v in zip(names, cols)}
+    big = {s for s in sizes.values() if s != 1}
+    if len(big) > 1:
+        raise ParameterError(
+            f"parameter columns have different lengths {sizes}: give every parameter the same number "
+            "of values, or one value to share"
+        )
+    B = big.pop() if big else 1
+    if tensors:
+        return torch.stack([v.reshape(-1).expand(B) for v in cols], dim=1)
+    return np.stack([np.broadcast_to(v.reshape(-1), (B,)) for v in cols], axis=1)
+
+
 @dataclass(frozen=True, eq=False)
 class Task:
     """One circuit with a batch of parameter bindings and encoded inputs.
@@ -149,15 +197,7 @@ class Task:
             missing = [n for n in names if n not in pv]
             if missing:
                 raise ParameterError(f"no value for parameter(s) {missing}", parameter=missing[0])
-            cols = [pv[n] for n in names]
-            if cols and all(hasattr(v, "dim") for v in cols):
-                import torch
-
-                pv = torch.stack([v.reshape(-1) for v in torch.broadcast_tensors(*[v.reshape(-1) for v in cols])], dim=1)
-            elif cols:
-                pv = np.stack(np.broadcast_arrays(*[np.asarray(v, float).reshape(-1) for v in cols]), axis=1)
-            else:
-                pv = None
+            pv = _stack_columns(names, [pv[n] for n in names]) if names else None
         if names:
             if pv is None:
                 raise ParameterError(
@@ -171,13 +211,15 @@ class Task:
                     f"parameter_values has {pv.shape[1]} column(s) but the circuit has "
                     f"{len(names)} parameter(s) {list(names)}"
                 )
-            if not hasattr(pv, "dim") and not np.all(np.isfinite(pv.astype(float))):
-                raise ParameterError("parameter_values contains NaN or inf")
-        elif pv is not None and np.size(pv) not in (0,):
+            _check_real_finite(pv, "parameter_values")
+            if pv.shape[0] == 0:
+                raise ParameterError("parameter_values has no rows: an empty batch has nothing to run")
+        elif pv is not None:
             arr = _as_2d(pv, "parameter_values")
             if arr.shape[1] != 0:
                 raise ParameterError(f"the circuit has no free parameters but {arr.shape[1]} value(s) per row were given")
-            pv = arr
+            # rows of nothing: one (or none) binds nothing; more are a batch of repetitions
+            pv = arr if arr.shape[0] > 1 else None
         object.__setattr__(self, "parameter_values", pv)
         inputs = dict(self.inputs or {})
         unknown = set(inputs) - set(c.inputs)
@@ -191,6 +233,8 @@ class Task:
             )
         for name, val in list(inputs.items()):
             inputs[name] = _as_2d(val, f"input {name!r}")
+            if inputs[name].shape[0] == 0:
+                raise EncodingError(f"input {name!r} has no rows: an empty batch has nothing to run", instruction="amplitude_encode")
         object.__setattr__(self, "inputs", inputs)
         obs = self.observables
         if isinstance(obs, (str, PauliSum)):

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..exceptions import JobError
 from ..ir.circuit import Circuit, Instruction
 from ..ir.observables import PauliSum, PauliTerm
 
@@ -154,6 +155,20 @@ def run_with_estimation(backend: Any, tasks: Sequence[Any], config: Any):
 
     def finish(job_id: str) -> Result:
         raw = backend._execute(compiled, config) if compiled else []
+        # a backend that drops tasks or rows would otherwise surface as an IndexError (or, worse,
+        # as results silently paired with the wrong binding) far from its cause
+        if len(raw) != len(compiled):
+            raise JobError(
+                f"{backend.backend_name} returned {len(raw)} result(s) for {len(compiled)} task(s)",
+                backend=backend.backend_name,
+            )
+        for res, comp in zip(raw, compiled):
+            if res.batch_size != comp.task.batch_size:
+                raise JobError(
+                    f"{backend.backend_name} returned {res.batch_size} row(s) for a batch of "
+                    f"{comp.task.batch_size}; a backend must return one row per binding",
+                    backend=backend.backend_name,
+                )
         out: list[TaskResult] = []
         for task, plan in zip(tasks, plans):
             if plan.groups is None:

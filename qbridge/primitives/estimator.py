@@ -13,6 +13,7 @@ import numpy as np
 
 from ..backends.base import Backend, RunConfig, Task
 from ..backends.registry import get_backend
+from ..exceptions import ObservableError
 from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum
 
@@ -47,6 +48,9 @@ class Estimator:
     ) -> EstimatorResult:
         if isinstance(observables, (str, PauliSum)):
             observables = [observables]
+        observables = list(observables)
+        if not observables:
+            raise ObservableError("Estimator.run needs at least one observable, e.g. 'ZZ' or ['ZI', 'IZ']")
         task = Task(circuit, parameter_values, inputs or {}, tuple(observables))
         res = self.backend.run([task], RunConfig(shots=shots, seed=seed, precision=precision)).result()[0]
         stderr = res.stderr
