@@ -1,0 +1,552 @@
+"""The fast exact path of the ``torch`` backend: one unitary, one matrix product.
+
+Owns: recognising the circuits it applies to, compiling them once into a short list of fused
+steps (a :class:`FastPlan`), building U(theta) from those steps, and applying U to a whole batch
+of encoded inputs as one matrix product.
+
+When it applies (:func:`applicable`): the circuit starts with ``amplitude_encode`` of a run-time
+input on all qubits (in order), every later instruction is a gate or ``unitary``, there is ONE
+parameter binding and at least ``crossover(n)`` = 2^n input rows. Then building U column by
+column (the circuit applied to the 2^n basis states) costs about as much as simulating 2^n
+inputs gate by gate, and every further input costs one row of a BLAS matrix product instead of a
+pass over every gate. Below the crossover the backend simulates gate by gate
+(:func:`qbridge.sim.statevector.simulate`); both give the same numbers (tests check 1e-6 in
+double precision, gradients included).
+
+How U is built (:meth:`FastPlan.unitary_rows`): the rows of S = U^T are the images of the basis
+states, computed by applying the plan's steps to the identity. Steps are fused at plan time:
+
+- consecutive single-qubit gates on one qubit become one 2x2 matrix (RY then RZ: one step);
+- runs of permutation gates (x, cx, swap, ccx, cswap) become one index gather (a CNOT ring: one
+  step), and single-qubit steps on untouched qubits are moved past them (they commute);
+- everything else goes through :func:`qbridge.sim.statevector.apply_matrix`.
+
+Real arithmetic: when every gate is real (``GateDef.real``, or a ``unitary`` with a real matrix)
+U is built in real dtype; a real input then needs one real matrix product. A complex U applied to
+real inputs is one real product against ``view_as_real(S)`` (half the flops of a complex product).
+
+Must not touch: backends, the IR. Everything here is differentiable by autograd.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..exceptions import EncodingError
+from ..ir.circuit import Circuit, Instruction
+from ..ir.gates import GATES
+from ..ir.observables import PauliSum
+from ..ir.parameters import ParameterExpression
+from . import statevector as sv
+
+__all__ = [
+    "FastPlan",
+    "FastState",
+    "plan_for",
+    "crossover",
+    "applicable",
+    "run_fast",
+    "simulate",
+    "unitary",
+]
+
+# Gates whose matrices are permutations of the basis (0/1 entries): applied as one gather.
+_PERMUTATION_GATES = frozenset({"x", "cx", "swap", "ccx", "cswap"})
+
+
+def crossover(num_qubits: int) -> int:
+    """Smallest input batch for which the unitary path is used: 2^n rows."""
+    return 2**num_qubits
+
+
+# -- plan ---------------------------------------------------------------------------------------
+
+# Single-qubit layers are applied in chunks of at most this many qubits: a chunk is one
+# (2^k x 2^k) Kronecker factor and one matrix product over the 2^n x 2^n state block.
+_CHUNK = 4
+
+
+@dataclass
+class _Step:
+    kind: str  # "1q" (fused single-qubit), "layer" (run of 1q steps), "perm" (gather), "gate"
+    qubits: tuple[int, ...]
+    ops: list[Instruction] = field(default_factory=list)  # "1q": applied first to last; "gate": one
+    perm: np.ndarray | None = None  # "perm": new[:, i] = old[:, perm[i]]
+    slots: list[list[int]] = field(default_factory=list)  # per op: indices into the angle vector
+    groups: list[tuple[tuple, list[int], list[list[list[int]]]]] = field(default_factory=list)  # "layer"
+
+
+@dataclass
+class FastPlan:
+    """A circuit compiled for the unitary path (see the module docstring)."""
+
+    num_qubits: int
+    input_name: str
+    steps: list[_Step]
+    real: bool  # every gate has a real matrix
+    global_phase: Any
+    parameter_names: tuple[str, ...]
+    slot_matrix: np.ndarray  # (n_slots, P): gate angles = slot_matrix @ theta + slot_offset
+    slot_offset: np.ndarray
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def _tensor(self, key: Any, make, device) -> torch.Tensor:
+        k = (key, str(device))
+        t = self._cache.get(k)
+        if t is None:
+            t = make()
+            self._cache[k] = t
+        return t
+
+    def angles(self, theta: torch.Tensor | None, rdtype, device) -> torch.Tensor:
+        """Every gate angle of the plan from one binding ``theta`` (P,), by one small product."""
+        off = self._tensor(("off", rdtype), lambda: torch.as_tensor(self.slot_offset, dtype=rdtype, device=device), device)
+        if theta is None or not self.parameter_names:
+            return off
+        A = self._tensor(("A", rdtype), lambda: torch.as_tensor(self.slot_matrix, dtype=rdtype, device=device), device)
+        return A @ theta.to(rdtype) + off
+
+    # -- building U ---------------------------------------------------------------------------
+    def unitary_rows(self, theta: torch.Tensor | None, cdtype: torch.dtype, device, real: bool | None = None) -> torch.Tensor:
+        """S = U^T as a (2^n, 2^n) tensor (row j is U|j>), without the global phase.
+
+        ``theta`` holds the binding (P,) in ``parameter_names`` order. Real dtype when the plan
+        is real (or ``real`` says so), else ``cdtype``.
+        """
+        n = self.num_qubits
+        dim = 2**n
+        real = self.real if real is None else real
+        rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
+        ang = self.angles(theta, rdtype, device)
+        S = torch.eye(dim, dtype=rdtype if real else cdtype, device=device)
+        for si, step in enumerate(self.steps):
+            if step.kind == "perm":
+                idx = self._tensor(("perm", si), lambda: torch.as_tensor(step.perm, dtype=torch.long, device=device), device)
+                S = S.index_select(1, idx)
+            elif step.kind == "layer":
+                mats = self._layer_matrices(step, ang, cdtype, device, real)
+                S = _apply_layer(S, mats, n)
+            else:
+                op = step.ops[0]
+                m = _op_matrix(op, [ang[i] for i in step.slots[0]], cdtype, device)
+                if real:
+                    m = m.real
+                S = sv.apply_matrix(S.reshape(dim, *([2] * n)), m, op.qubits).reshape(dim, dim)
+        return S
+
+    def _layer_matrices(self, step: _Step, ang: torch.Tensor, cdtype, device, real: bool) -> dict[int, torch.Tensor]:
+        """Fused 2x2 matrix per qubit of a layer, built in one batched call per gate kind."""
+        out: dict[int, torch.Tensor] = {}
+        for signature, qubits, slots in step.groups:
+            m = None
+            for t, name in enumerate(signature):
+                if isinstance(name, tuple):  # a fixed single-qubit unitary
+                    g = torch.tensor(name[1], dtype=cdtype, device=device)
+                else:
+                    idx = slots[t]  # per parameter j: the slot of each qubit
+                    ps = [ang[self._tensor(("idx", tuple(col)), lambda col=col: torch.as_tensor(col, device=device), device)] for col in idx]
+                    g = GATES[name].matrix_fn(*ps, cdtype=cdtype, device=device)
+                m = g if m is None else g @ m
+            if real:
+                m = m.real
+            if m.dim() == 2:
+                m = m.expand(len(qubits), 2, 2)
+            for i, q in enumerate(qubits):
+                out[q] = m[i]
+        return out
+
+    def phase_factor(self, theta: torch.Tensor | None, cdtype, device) -> torch.Tensor | None:
+        ph = self.global_phase
+        rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
+        if isinstance(ph, ParameterExpression):
+            ph = ph.evaluate({n: theta[i] for i, n in enumerate(self.parameter_names)})
+        elif ph == 0.0:
+            return None
+        ph = ph.to(rdtype) if torch.is_tensor(ph) else torch.tensor(float(ph), dtype=rdtype, device=device)
+        return torch.polar(torch.ones_like(ph), ph).to(cdtype).reshape(())
+
+
+def _op_matrix(op: Instruction, params: Sequence[torch.Tensor], cdtype, device) -> torch.Tensor:
+    if op.name == "unitary":
+        return torch.tensor(op.matrix, dtype=cdtype, device=device)
+    return GATES[op.name].matrix_fn(*params, cdtype=cdtype, device=device)
+
+
+def _apply_layer(S: torch.Tensor, mats: dict[int, torch.Tensor], n: int) -> torch.Tensor:
+    """Apply a tensor product of 2x2 matrices (qubit -> matrix) to every row of S."""
+    R = S.shape[0]
+    chunks = []
+    for start in range(0, n, _CHUNK):
+        members = [q for q in range(start, min(start + _CHUNK, n)) if q in mats]
+        if members:
+            chunks.append((members[0], members[-1] + 1))
+    for lo, hi in chunks:
+        factor = None
+        eye = None
+        for q in range(lo, hi):
+            m = mats.get(q)
+            if m is None:
+                if eye is None:
+                    eye = torch.eye(2, dtype=S.dtype, device=S.device)
+                m = eye
+            factor = m if factor is None else torch.kron(factor, m)
+        k = hi - lo
+        after = 2 ** (n - hi)
+        if after == 1:
+            S = (S.reshape(-1, 2**k) @ factor.transpose(0, 1)).reshape(R, 2**n)
+        else:
+            S = torch.matmul(factor, S.reshape(-1, 2**k, after)).reshape(R, 2**n)
+    return S
+
+
+def _is_real(op: Instruction) -> bool:
+    if op.name == "unitary":
+        return bool(np.all(np.imag(op.matrix_array()) == 0))
+    return GATES[op.name].real
+
+
+def _permutation_of(op: Instruction, n: int) -> np.ndarray:
+    """perm with (P psi)[i] = psi[perm[i]] for a 0/1 gate matrix on ``op.qubits``."""
+    m = GATES[op.name].matrix(dtype=torch.complex128).real.numpy()
+    src_local = np.argmax(m, axis=1)  # row r of the gate takes amplitude from column src_local[r]
+    k = len(op.qubits)
+    idx = np.arange(2**n)
+    local = np.zeros_like(idx)
+    for j, q in enumerate(op.qubits):
+        local |= ((idx >> (n - 1 - q)) & 1) << (k - 1 - j)
+    src = src_local[local]
+    out = idx.copy()
+    for j, q in enumerate(op.qubits):
+        bit = (src >> (k - 1 - j)) & 1
+        out = (out & ~(1 << (n - 1 - q))) | (bit << (n - 1 - q))
+    return out
+
+
+def _compile(circuit: Circuit) -> FastPlan | None:
+    n = circuit.num_qubits
+    ops = [op for op in circuit if op.name not in ("barrier", "measure")]
+    if not ops:
+        return None
+    first = ops[0]
+    if (
+        first.name != "amplitude_encode"
+        or not isinstance(first.source, str)
+        or tuple(first.qubits) != tuple(range(n))
+    ):
+        return None
+    body = ops[1:]
+    if any(op.name == "amplitude_encode" for op in body):
+        return None
+    names = circuit.parameter_names
+    col = {name: i for i, name in enumerate(names)}
+    rows: list[np.ndarray] = []
+    offsets: list[float] = []
+
+    def slots_of(op: Instruction) -> list[int]:
+        out = []
+        for p in op.params:
+            row = np.zeros(len(names))
+            if isinstance(p, ParameterExpression):
+                for name, coeff in p.terms:
+                    row[col[name]] += coeff
+                offsets.append(p.const)
+            else:
+                offsets.append(float(p))
+            rows.append(row)
+            out.append(len(rows) - 1)
+        return out
+
+    steps: list[_Step] = []
+    pending: dict[int, list[Instruction]] = {}
+
+    def insert_1q(q: int) -> None:
+        # place the fused single-qubit step right after the last step touching q: it commutes
+        # with everything after that, which lets permutations and single-qubit layers merge
+        pos = len(steps)
+        while pos > 0 and q not in steps[pos - 1].qubits:
+            pos -= 1
+        group = pending.pop(q)
+        steps.insert(pos, _Step("1q", (q,), group, slots=[slots_of(op) for op in group]))
+
+    for op in body:
+        if len(op.qubits) == 1:
+            pending.setdefault(op.qubits[0], []).append(op)
+            continue
+        for q in op.qubits:
+            if q in pending:
+                insert_1q(q)
+        if op.name in _PERMUTATION_GATES:
+            p = _permutation_of(op, n)
+            if steps and steps[-1].kind == "perm":
+                last = steps[-1]
+                # new[:, i] = mid[:, p[i]] = old[:, last.perm[p[i]]]
+                last.perm = last.perm[p]
+                last.qubits = tuple(sorted(set(last.qubits) | set(op.qubits)))
+            else:
+                steps.append(_Step("perm", tuple(op.qubits), perm=p))
+        else:
+            steps.append(_Step("gate", tuple(op.qubits), [op], slots=[slots_of(op)]))
+    for q in sorted(pending):
+        insert_1q(q)
+    # merge runs of single-qubit steps (distinct qubits, see insert_1q) into layers
+    merged: list[_Step] = []
+    for st in steps:
+        if st.kind == "1q" and merged and merged[-1].kind == "layer" and st.qubits[0] not in merged[-1].qubits:
+            merged[-1].ops.append(st)  # type: ignore[arg-type]
+            merged[-1].qubits = merged[-1].qubits + st.qubits
+        elif st.kind == "1q":
+            merged.append(_Step("layer", st.qubits, [st]))  # type: ignore[list-item]
+        else:
+            merged.append(st)
+    for st in merged:
+        if st.kind != "layer":
+            continue
+        by_sig: dict[tuple, tuple[list[int], list[list[int]]]] = {}
+        for one in st.ops:  # type: ignore[assignment]
+            sig = tuple(("unitary", op.matrix) if op.name == "unitary" else op.name for op in one.ops)
+            qs, sl = by_sig.setdefault(sig, ([], []))
+            qs.append(one.qubits[0])
+            sl.append(one.slots)
+        st.groups = []
+        for sig, (qs, sl) in by_sig.items():
+            # per position t in the signature, per parameter j: the slots of every qubit
+            per_t = [
+                [[sl[i][t][j] for i in range(len(qs))] for j in range(len(sl[0][t]))]
+                for t in range(len(sig))
+            ]
+            st.groups.append((sig, qs, per_t))
+        st.ops = []
+    real = all(_is_real(op) for op in body)
+    A = np.array(rows).reshape(len(rows), len(names))
+    return FastPlan(n, first.source, merged, real, circuit.global_phase, names, A, np.array(offsets, dtype=float))
+
+
+_PLANS: "OrderedDict[Any, FastPlan | None]" = OrderedDict()
+_PLAN_CACHE_SIZE = 128
+
+
+def plan_for(circuit: Circuit) -> FastPlan | None:
+    """The circuit's plan, or None when the unitary path does not apply to its structure.
+
+    Plans are cached on the circuit object (circuits are immutable) and, for rebuilt copies,
+    by structure.
+    """
+    cached = circuit.__dict__.get("_qbridge_fast_plan", _MISSING)
+    if cached is not _MISSING:
+        return cached
+    key = (circuit.num_qubits, circuit.instructions, circuit.global_phase)
+    if key in _PLANS:
+        plan = _PLANS[key]
+        _PLANS.move_to_end(key)
+    else:
+        plan = _compile(circuit)
+        _PLANS[key] = plan
+        if len(_PLANS) > _PLAN_CACHE_SIZE:
+            _PLANS.popitem(last=False)
+    circuit.__dict__["_qbridge_fast_plan"] = plan
+    return plan
+
+
+_MISSING = object()
+
+
+def _rows(x: Any) -> int:
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        shape = np.shape(x)
+    return 1 if len(shape) < 2 else int(shape[0])
+
+
+def applicable(circuit: Circuit, parameter_values: Any, inputs: Mapping[str, Any] | None) -> bool:
+    """Whether the backend should take the unitary path for this batch (module docstring)."""
+    plan = plan_for(circuit)
+    if plan is None or not inputs or plan.input_name not in inputs:
+        return False
+    if parameter_values is not None and circuit.num_parameters and _rows(parameter_values) != 1:
+        return False
+    return _rows(inputs[plan.input_name]) >= crossover(circuit.num_qubits)
+
+
+# -- running ------------------------------------------------------------------------------------
+
+class FastState:
+    """Final states of a batch, kept as a real (B, 2^n) or (B, 2^n, 2) [re, im] tensor.
+
+    Probabilities and diagonal observables are read from the real parts without forming complex
+    numbers; :meth:`statevector` builds the complex (B, 2^n) tensor (a view) when asked.
+    """
+
+    def __init__(self, parts: torch.Tensor, num_qubits: int, cdtype: torch.dtype, phase: torch.Tensor | None) -> None:
+        self._parts = parts  # (B, dim) real, or (B, dim, 2)
+        self.num_qubits = num_qubits
+        self.cdtype = cdtype
+        self._phase = phase
+
+    @property
+    def batch_size(self) -> int:
+        return self._parts.shape[0]
+
+    def probabilities(self) -> torch.Tensor:
+        p = self._parts
+        return p * p if p.dim() == 2 else (p * p).sum(-1)
+
+    def statevector(self) -> torch.Tensor:
+        p = self._parts
+        psi = p.to(self.cdtype) if p.dim() == 2 else torch.view_as_complex(p.contiguous())
+        if self._phase is not None:
+            psi = psi * self._phase
+        return psi
+
+    def expectation_values(self, observables: Sequence[PauliSum]) -> torch.Tensor:
+        diagonal = all(set(t.paulis) <= {"I", "Z"} for obs in observables for t in obs.terms)
+        if not diagonal:
+            return sv.expectation_values(self.statevector(), observables)
+        probs = self.probabilities()
+        return probs @ _diagonal_table(observables, self.num_qubits, probs.dtype, probs.device)
+
+
+_DIAG_TABLES: "OrderedDict[Any, torch.Tensor]" = OrderedDict()
+
+
+def _diagonal_table(observables: Sequence[PauliSum], n: int, dtype, device) -> torch.Tensor:
+    """(2^n, K) table: column k holds the diagonal of observable k (I/Z terms only)."""
+    key = (tuple(observables), n, dtype, str(device))
+    t = _DIAG_TABLES.get(key)
+    if t is None:
+        idx = np.arange(2**n)
+        table = np.zeros((2**n, len(observables)))
+        for k, obs in enumerate(observables):
+            for term in obs.terms:
+                parity = np.zeros_like(idx)
+                for q in term.support:
+                    parity ^= (idx >> (n - 1 - q)) & 1
+                table[:, k] += term.coeff * (1 - 2 * parity)
+        t = torch.as_tensor(table, dtype=dtype, device=device)
+        _DIAG_TABLES[key] = t
+        if len(_DIAG_TABLES) > 64:
+            _DIAG_TABLES.popitem(last=False)
+    return t
+
+
+def _theta(circuit: Circuit, parameter_values: Any, rdtype, device) -> torch.Tensor | None:
+    """The one binding as a (P,) tensor in ``circuit.parameter_names`` order."""
+    if not circuit.num_parameters:
+        return None
+    cols, bp = sv._param_columns(circuit, parameter_values, rdtype, device)
+    if bp != 1:
+        raise ValueError(f"the unitary path needs one parameter binding, got {bp}")
+    if not isinstance(parameter_values, Mapping):
+        pv = parameter_values if torch.is_tensor(parameter_values) else torch.as_tensor(np.asarray(parameter_values))
+        return pv.to(device=device, dtype=rdtype).reshape(-1)
+    return torch.stack([cols[n].reshape(()) for n in circuit.parameter_names])
+
+
+def _normalised_input(x: Any, d_max: int, cdtype, device, name: str) -> torch.Tensor:
+    """Rows of ``x`` normalised (real stays real), checked like the gate-by-gate path."""
+    t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
+    if t.dim() == 1:
+        t = t.unsqueeze(0)
+    if t.dim() != 2:
+        raise EncodingError(f"input {name!r} must have shape (batch, d), got {tuple(t.shape)}", instruction="amplitude_encode")
+    if t.shape[1] > d_max or t.shape[1] == 0:
+        raise EncodingError(
+            f"input {name!r} has {t.shape[1]} features but the encoding register holds {d_max} amplitudes",
+            instruction="amplitude_encode",
+        )
+    rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
+    t = t.to(device=device, dtype=cdtype if t.is_complex() else rdtype)
+    with torch.no_grad():
+        finite = bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all())
+        norms = torch.linalg.vector_norm(t, dim=1)
+        zero = (norms == 0).nonzero()
+    if not finite:
+        raise EncodingError(f"input {name!r} has non-finite entries (NaN or inf)", instruction="amplitude_encode")
+    if len(zero):
+        raise EncodingError(
+            f"input {name!r} row {int(zero[0])} is a zero vector and cannot be amplitude-encoded; "
+            "add a bias or drop the row",
+            instruction="amplitude_encode",
+        )
+    return t / torch.linalg.vector_norm(t, dim=1, keepdim=True)
+
+
+def run_fast(
+    circuit: Circuit,
+    parameter_values: Any,
+    inputs: Mapping[str, Any],
+    *,
+    dtype: torch.dtype = torch.complex64,
+    device: Any = "cpu",
+) -> FastState:
+    """Final states of every input row through the circuit's U(theta), by one matrix product."""
+    plan = plan_for(circuit)
+    if plan is None:
+        raise ValueError(
+            "the unitary path needs a circuit that starts with amplitude_encode of a run-time "
+            "input on all qubits and has only gates after it"
+        )
+    n = plan.num_qubits
+    rdtype = torch.float64 if dtype == torch.complex128 else torch.float32
+    theta = _theta(circuit, parameter_values, rdtype, device)
+    extra = set(inputs) - {plan.input_name}
+    if extra:
+        raise EncodingError(f"inputs given for unknown name(s) {sorted(extra)}", instruction="amplitude_encode")
+    if plan.input_name not in inputs:
+        raise EncodingError(f"no value for encoded input {plan.input_name!r}", instruction="amplitude_encode")
+    x = _normalised_input(inputs[plan.input_name], 2**n, dtype, device, plan.input_name)
+    d = x.shape[1]
+    real_input = not x.is_complex()
+    S = plan.unitary_rows(theta, dtype, device, real=plan.real)[:d]  # only the rows inputs reach
+    if S.is_complex():
+        if real_input:
+            # one real GEMM against [re, im] interleaved columns
+            parts = (x @ torch.view_as_real(S).reshape(d, -1)).reshape(x.shape[0], -1, 2)
+        else:
+            parts = torch.view_as_real(x @ S)
+    else:
+        parts = x @ S if real_input else torch.view_as_real(x @ S.to(dtype))
+    return FastState(parts, n, dtype, plan.phase_factor(theta, dtype, device))
+
+
+def simulate(
+    circuit: Circuit,
+    parameter_values: Any = None,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    dtype: torch.dtype = torch.complex64,
+    device: Any = "cpu",
+    method: str = "auto",
+) -> torch.Tensor:
+    """Like :func:`qbridge.sim.statevector.simulate`, choosing the path by ``method``.
+
+    ``method``: "auto" (the unitary path when :func:`applicable`), "unitary" (forced; errors when
+    the circuit's structure does not allow it) or "gates" (gate by gate).
+    """
+    if method not in ("auto", "unitary", "gates"):
+        raise ValueError(f"method must be 'auto', 'unitary' or 'gates', got {method!r}")
+    use = method == "unitary" or (method == "auto" and applicable(circuit, parameter_values, inputs))
+    if not use:
+        return sv.simulate(circuit, parameter_values, inputs, dtype=dtype, device=device)
+    return run_fast(circuit, parameter_values, inputs or {}, dtype=dtype, device=device).statevector()
+
+
+def unitary(circuit: Circuit, parameter_values: Any = None, *, dtype: torch.dtype = torch.complex128, device: Any = "cpu") -> torch.Tensor:
+    """U(theta) of a gate-only circuit for one binding, as a differentiable torch (d, d) tensor.
+
+    U[i, j] = <i|U|j>, global phase included; real dtype is never returned (complex ``dtype``).
+    """
+    if any(op.name == "amplitude_encode" for op in circuit):
+        raise EncodingError("a circuit with amplitude encoding is a state preparation, not a unitary")
+    probe = Circuit(circuit.num_qubits).amplitude_encode("_fast_probe").compose(circuit)
+    plan = plan_for(probe)
+    rdtype = torch.float64 if dtype == torch.complex128 else torch.float32
+    theta = _theta(probe, parameter_values, rdtype, device)
+    S = plan.unitary_rows(theta, dtype, device, real=False)
+    ph = plan.phase_factor(theta, dtype, device)
+    U = S.transpose(0, 1)
+    return U * ph if ph is not None else U
