@@ -1,0 +1,103 @@
+"""Cost of training (or inference) on paid hardware, per step, checked against a budget.
+
+Owns: :func:`training_step_cost` and :func:`cost_estimator`, the hook that
+``qbridge.nn.QuantumLayer.preview(..., cost_estimator=...)`` calls to show circuits, shots and
+money per training step before anything runs. Training belongs in simulation; this makes the
+price of a hardware step visible first and refuses one over budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..exceptions import BudgetExceededError
+from .cost import Budget, CostEstimate, estimate_cost
+
+__all__ = ["StepCost", "training_step_cost", "cost_estimator"]
+
+
+@dataclass(frozen=True)
+class StepCost:
+    executions: int  # circuits x bindings sent per step
+    shots: int | None  # per execution
+    steps: int
+    estimate: CostEstimate  # of one step
+
+    @property
+    def total_shots_per_step(self) -> int:
+        return self.executions * (self.shots or 0)
+
+    @property
+    def usd_per_step(self) -> float | None:
+        return self.estimate.usd
+
+    @property
+    def usd_total(self) -> float | None:
+        return None if self.estimate.usd is None else self.estimate.usd * self.steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.estimate.backend,
+            "device": self.estimate.device,
+            "executions_per_step": self.executions,
+            "shots": self.shots,
+            "total_shots_per_step": self.total_shots_per_step,
+            "steps": self.steps,
+            "usd_per_step": self.usd_per_step,
+            "usd_total": self.usd_total,
+            "model": self.estimate.model,
+            "price_date": self.estimate.price_date,
+        }
+
+
+def training_step_cost(
+    backend: Any,
+    tasks_per_step: Any,
+    shots: int | None,
+    *,
+    steps: int = 1,
+    max_cost: float | None = None,
+    max_shots: int | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> StepCost:
+    """Executions, shots and USD for one step (and ``steps`` of them) on ``backend``.
+
+    ``tasks_per_step``: the tasks one step sends (a list, counted after observable grouping) or
+    the number of executions. ``max_cost`` bounds the total over ``steps``; ``max_shots`` the
+    shots of one step. Raises :class:`BudgetExceededError` (nothing runs) when over.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    est = estimate_cost(tasks_per_step, backend, shots, options=options)
+    cost = StepCost(executions=est.executables, shots=shots, steps=steps, estimate=est)
+    budget = Budget(max_cost_usd=max_cost, max_shots=max_shots)
+    try:
+        budget.check(cost.usd_total, total_shots=cost.total_shots_per_step)
+    except BudgetExceededError as exc:
+        if max_cost is not None and cost.usd_total is not None and cost.usd_total > max_cost:
+            raise BudgetExceededError(
+                f"{steps} step(s) x USD {cost.usd_per_step:.4f} = USD {cost.usd_total:.4f} estimated for "
+                f"{cost.executions} circuit execution(s) x {shots} shots per step on {est.device or est.backend}, "
+                f"over the budget of USD {max_cost:.4f}; nothing was run. Train in simulation and use the "
+                "hardware for a few inference checks, or raise the budget",
+                estimate_usd=cost.usd_total, budget_usd=max_cost,
+            ) from exc
+        raise
+    return cost
+
+
+def cost_estimator(
+    backend: Any,
+    *,
+    max_cost: float | None = None,
+    max_shots: int | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Callable[..., StepCost]:
+    """A ``cost_estimator`` hook bound to a backend and budget: ``fn(tasks_per_step, shots, steps=1)``."""
+
+    def estimator(tasks_per_step: Any, shots: int | None, steps: int = 1) -> StepCost:
+        return training_step_cost(backend, tasks_per_step, shots, steps=steps, max_cost=max_cost,
+                                  max_shots=max_shots, options=options)
+
+    return estimator
