@@ -1,0 +1,534 @@
+"""qbridge backends on Amazon Braket: ``braket.local``, ``braket.dm`` and ``braket.device``.
+
+- ``braket.local``: Braket's local state-vector simulator (``LocalSimulator("braket_sv")``).
+- ``braket.dm``: the local density-matrix simulator (``"braket_dm"``), with the option
+  ``noise={"depolarizing": p1, "two_qubit_depolarizing": p2, "readout": pr,
+  "amplitude_damping": g, "phase_damping": g}`` (see :class:`qbridge_braket.qasm.NoiseModel`).
+- ``braket.device``: an ``AwsDevice`` chosen by the option ``arn``. Options: ``properties`` (a
+  capabilities object, dict or JSON document: compile offline, no AWS call until a submission),
+  ``layout`` (physical qubit of each circuit qubit: programs use ``$k`` qubits without rewiring
+  and connectivity is checked; default: virtual qubits, placed and routed by Braket),
+  ``aws_session``, ``connect_timeout`` (seconds for the first contact with AWS).
+
+Every circuit becomes an OpenQASM 3 program of our own translator (:mod:`qbridge_braket.qasm`)
+with ``input float`` parameters, so a batch of bindings is one program with a list of inputs.
+Exact runs read ``probability``/``state_vector``/``expectation`` result types; runs with shots
+measure every qubit. Submission (:meth:`BraketBackendBase.submit`, the seam the cloud layer wraps):
+shots -> program sets (all bindings of all tasks, split at the device's limits); exact ->
+one task batch (``run_batch``), since Braket's program sets take no result types.
+
+Amplitude encoding: Braket has no state preparation, so each distinct input row is bound
+(:func:`qbridge.ir.stateprep.bind_inputs`) and decomposed into the device's gates at compile
+time (``supports_state_prep=False``). Validation against the device (qubits, gates, shots,
+result types, connectivity, program-set limits) happens at compile time.
+
+Importing this module imports no Braket SDK; ``availability()`` uses ``find_spec``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from qbridge.backends.base import Backend, CompiledTask, RunConfig, Target, Task, TaskResult, bitstring
+from qbridge.exceptions import BackendUnavailableError, JobError, QBridgeError, ValidationError
+from qbridge.ir.circuit import Circuit
+from qbridge.ir.stateprep import bind_inputs
+
+from .capabilities import DeviceLimits, describe, make_target, parse_properties
+from .qasm import INPUT_PREFIX, NoiseModel, supports_gphase, to_openqasm
+
+__all__ = ["BraketBackendBase", "BraketLocalBackend", "BraketDMBackend", "BraketDeviceBackend", "Executable"]
+
+
+def _sdk_availability() -> tuple[bool, str]:
+    if importlib.util.find_spec("braket") is None or importlib.util.find_spec("braket.devices") is None:
+        return False, "the Amazon Braket SDK is not installed: pip install amazon-braket-sdk"
+    if importlib.util.find_spec("braket.default_simulator") is None:
+        return False, "Braket's local simulators are not installed: pip install amazon-braket-default-simulator"
+    return True, ""
+
+
+@dataclass(frozen=True)
+class Executable:
+    """One program source and the bindings (rows of the task's batch) it runs with."""
+
+    source: str
+    rows: tuple[int, ...]
+    inputs: tuple[dict[str, float], ...]  # one per row; empty dicts when the source declares none
+
+    @property
+    def parametric(self) -> bool:
+        return bool(self.inputs and self.inputs[0])
+
+
+@dataclass(frozen=True)
+class BraketProgram:
+    executables: tuple[Executable, ...]
+    num_qubits: int
+    words: tuple[str, ...]  # Pauli words read as expectation result types (exact runs)
+    statevector: bool
+
+
+class BraketBackendBase(Backend):
+    """Compile to Braket OpenQASM, submit through :meth:`submit`, read results back."""
+
+    def __init__(self, *, name: str | None = None, **options: Any) -> None:
+        super().__init__(name=name, **options)
+        self._noise = NoiseModel()
+        self._layout: tuple[int, ...] | None = None
+
+    # subclasses set these in __init__
+    _limits: DeviceLimits
+    _target: Target
+
+    @property
+    def target(self) -> Target:
+        return self._target
+
+    @property
+    def limits(self) -> DeviceLimits:
+        return self._limits
+
+    # -- compile ---------------------------------------------------------------------------------
+    def validate(self, task: Task, config: RunConfig) -> None:
+        super().validate(task, config)
+        lim = self._limits
+        if config.shots is None and task.observables and not lim.exact_result("Expectation"):
+            raise ValidationError(
+                f"{self._name} gives no exact expectation values; run with shots", backend=self._name
+            )
+
+    def _native_rows(self, native: Circuit, task: Task) -> list[tuple[tuple[int, ...], Circuit]]:
+        """(rows, native circuit) pairs: one circuit for the whole batch, or one per input row."""
+        B = task.batch_size
+        if not task.circuit.inputs:
+            return [(tuple(range(B)), native)]
+        shared = all(v.shape[0] == 1 for v in task.inputs.values())
+        groups = [tuple(range(B))] if shared else [(i,) for i in range(B)]
+        out = []
+        for rows in groups:
+            _, inputs = task.binding(rows[0])
+            out.append((rows, self.native_circuit(bind_inputs(native, inputs))))
+        return out
+
+    def _translate(self, native: Circuit, task: Task, config: RunConfig) -> BraketProgram:
+        shots = config.shots is not None
+        words: list[str] = []
+        if not shots:
+            for obs in task.observables:
+                for term in obs.terms:
+                    if term.support and term.paulis not in words:
+                        words.append(term.paulis)
+        pv = task.parameter_array()  # (B, P) float64
+        column = {name: i for i, name in enumerate(task.circuit.parameter_names)}
+        executables = []
+        for rows, circuit in self._native_rows(native, task):
+            try:
+                source, declared = to_openqasm(
+                    circuit,
+                    shots=shots,
+                    statevector=task.statevector,
+                    words=words,
+                    noise=self._noise,
+                    physical_qubits=self._layout,
+                    gphase=supports_gphase(self._limits.operations),
+                )
+            except QBridgeError as exc:
+                if isinstance(exc, ValidationError):
+                    raise
+                raise ValidationError(f"{self._name}: {exc.message}", backend=self._name, **exc.context) from exc
+            params = [(name, column[name[len(INPUT_PREFIX):]]) for name in declared]
+            inputs = tuple({name: float(pv[r, c]) for name, c in params} for r in rows)
+            if not params:
+                # nothing varies between these rows: run the program once, share its result
+                executables.append(Executable(source, rows, ({},)))
+            else:
+                executables.append(Executable(source, rows, inputs))
+        return BraketProgram(tuple(executables), task.circuit.num_qubits, tuple(words), task.statevector)
+
+    # -- submission --------------------------------------------------------------------------------
+    def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None) -> list[Any]:
+        """Send ``programs`` (``braket.ir.openqasm.Program`` or ``braket.program_sets.ProgramSet``)
+        with ``shots`` per executable (0: exact) and return one result object per program, in order.
+
+        The one place where anything leaves qbridge: the cloud layer wraps this method (job
+        records, cost, budget, retries) without touching compilation or result parsing.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def _program_sets(units: Sequence[tuple[str, list[dict[str, float]]]], shots: int,
+                      limits: tuple[int, int, int]) -> list[tuple[Any, list[int]]]:
+        """Pack (source, input rows) units into program sets within the device's limits.
+
+        Returns (ProgramSet, unit indices per executable) pairs; a unit's rows may span sets.
+        """
+        from braket.ir.openqasm import Program
+        from braket.program_sets import ProgramSet
+
+        max_exec, max_total, _ = limits
+        per_set = min(max_exec, max_total // shots) if max_total else max_exec
+        sets: list[tuple[Any, list[int]]] = []
+        entries: list[Any] = []
+        owners: list[int] = []
+
+        def flush():
+            if entries:
+                sets.append((ProgramSet(list(entries), shots_per_executable=shots), list(owners)))
+                entries.clear()
+                owners.clear()
+
+        for u, (source, rows) in enumerate(units):
+            start = 0
+            while start < len(rows):
+                room = per_set - len(owners)
+                if room == 0:
+                    flush()
+                    continue
+                chunk = rows[start:start + room]
+                if chunk[0]:
+                    keys = list(chunk[0])
+                    entries.append(Program(source=source, inputs={k: [r[k] for r in chunk] for k in keys}))
+                else:
+                    entries.append(Program(source=source))
+                owners.extend([u] * len(chunk))
+                start += len(chunk)
+        flush()
+        return sets
+
+    def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
+        from braket.ir.openqasm import Program
+
+        # every (task, executable, binding) in order; exact runs and shot runs differ only in transport
+        units: list[tuple[str, list[dict[str, float]]]] = []
+        where: list[tuple[int, int]] = []
+        for t, comp in enumerate(tasks):
+            for e, ex in enumerate(comp.program.executables):
+                units.append((ex.source, list(ex.inputs)))
+                where.append((t, e))
+        shots = config.shots
+        try:
+            if shots is None:
+                programs = [Program(source=src, inputs=row) for src, rows in units for row in rows]
+                flat = self.submit(programs, 0)
+                outputs = self._split(flat, [len(rows) for _, rows in units])
+            else:
+                lim = self._limits.program_set
+                if lim is not None and lim[0] >= 1 and shots <= lim[1]:
+                    sets = self._program_sets(units, shots, lim)
+                    results = self.submit([ps for ps, _ in sets], shots, seed=config.seed)
+                    outputs = [[] for _ in units]
+                    for (_, owners), res in zip(sets, results):
+                        k = 0
+                        for entry in res.entries:  # one per program, holding its executables in order
+                            for measured in entry.entries:
+                                outputs[owners[k]].append(measured)
+                                k += 1
+                else:
+                    programs = [Program(source=src, inputs=row) for src, rows in units for row in rows]
+                    flat = self.submit(programs, shots, seed=config.seed)
+                    outputs = self._split(flat, [len(rows) for _, rows in units])
+        except QBridgeError:
+            raise
+        except Exception as exc:  # the SDK's failure, typed, with its cause chained
+            raise JobError(f"{self._name}: Braket failed to run the programs: {type(exc).__name__}: {exc}",
+                           backend=self._name) from exc
+        per_task: list[dict[int, list[Any]]] = [{} for _ in tasks]
+        for (t, e), out in zip(where, outputs):
+            per_task[t][e] = out
+        return [self._result(comp, per_task[t], config) for t, comp in enumerate(tasks)]
+
+    @staticmethod
+    def _split(flat: Sequence[Any], sizes: Sequence[int]) -> list[list[Any]]:
+        out, k = [], 0
+        for s in sizes:
+            out.append(list(flat[k:k + s]))
+            k += s
+        return out
+
+    def _result(self, comp: CompiledTask, outputs: Mapping[int, list[Any]], config: RunConfig) -> TaskResult:
+        prog: BraketProgram = comp.program
+        task = comp.task
+        B, n = task.batch_size, prog.num_qubits
+        meta = {"device": self._device_label(), "noise": self._noise.to_dict()}
+        per_row: list[Any] = [None] * B
+        for e, ex in enumerate(prog.executables):
+            outs = outputs[e]
+            if len(outs) == 1:
+                for r in ex.rows:
+                    per_row[r] = outs[0]
+            else:
+                for r, out in zip(ex.rows, outs):
+                    per_row[r] = out
+        if config.shots is not None:
+            counts = tuple(self._counts(out, n) for out in per_row)
+            return TaskResult(batch_size=B, num_qubits=n, counts=counts, shots=config.shots, metadata=meta)
+        dim = 2**n
+        probs = np.empty((B, dim))
+        state = np.empty((B, dim), dtype=complex) if prog.statevector else None
+        word_values = np.empty((B, len(prog.words)))
+        for r, out in enumerate(per_row):
+            values = list(out.values)
+            probs[r] = np.asarray(values[0], dtype=float).reshape(dim)
+            k = 1
+            if prog.statevector:
+                state[r] = np.asarray(values[k], dtype=complex).reshape(dim)
+                k += 1
+            word_values[r] = [float(np.real(v)) for v in values[k:k + len(prog.words)]]
+        pr = self._noise.readout
+        if pr > 0.0:
+            probs, word_values = _apply_readout(probs, word_values, prog.words, n, pr)
+        ev = None
+        if task.observables:
+            index = {w: i for i, w in enumerate(prog.words)}
+            ev = np.zeros((B, len(task.observables)))
+            for o, obs in enumerate(task.observables):
+                for term in obs.terms:
+                    ev[:, o] += term.coeff * (word_values[:, index[term.paulis]] if term.support else 1.0)
+        return TaskResult(batch_size=B, num_qubits=n, probabilities=probs, statevector=state,
+                          expectation_values=ev, metadata=meta)
+
+    def _counts(self, out: Any, n: int) -> dict[str, int]:
+        """Counts over all qubits (qubit 0 first) from a task result or a program-set entry."""
+        m = np.asarray(out.measurements, dtype=np.int64)  # (shots, measured), columns = measured qubits
+        measured = list(getattr(out, "measured_qubits", None) or range(m.shape[1]))
+        if self._layout is not None:  # physical labels back to circuit qubits
+            position = {phys: i for i, phys in enumerate(self._layout)}
+            measured = [position[q] for q in measured]
+        bits = np.zeros((m.shape[0], n), dtype=np.int64)
+        for col, q in enumerate(measured):
+            bits[:, q] = m[:, col]
+        index = bits @ (1 << np.arange(n - 1, -1, -1))  # qubit 0 is the most significant bit
+        hist = np.bincount(index, minlength=2**n)
+        return {bitstring(int(i), n): int(hist[i]) for i in np.flatnonzero(hist)}
+
+    def _device_label(self) -> str:
+        return self._name
+
+
+def _apply_readout(probs: np.ndarray, word_values: np.ndarray, words: Sequence[str], n: int, pr: float):
+    """Independent symmetric readout flips on exact results: each bit flips with probability pr.
+
+    Probabilities pass through the per-qubit confusion matrix; a Pauli word's expectation is
+    measured after its basis change as a parity of bits, so each non-identity letter scales it by
+    (1 - 2 pr).
+    """
+    M = np.array([[1 - pr, pr], [pr, 1 - pr]])
+    t = probs.reshape(probs.shape[0], *([2] * n))
+    for q in range(n):
+        t = np.moveaxis(np.tensordot(t, M, axes=([q + 1], [1])), -1, q + 1)
+    scale = np.array([(1 - 2 * pr) ** sum(c != "I" for c in w) for w in words])
+    return t.reshape(probs.shape), word_values * scale
+
+
+# -- local simulators ------------------------------------------------------------------------------
+
+class _LocalBackend(BraketBackendBase):
+    simulator_name = ""
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        return _sdk_availability()
+
+    def __init__(self, *, name: str | None = None, max_parallel: int | None = 1, **options: Any) -> None:
+        if max_parallel is not None and (isinstance(max_parallel, bool) or not isinstance(max_parallel, int)
+                                         or max_parallel < 1):
+            raise ValueError(f"max_parallel must be a positive integer or None (one per CPU), got {max_parallel!r}")
+        super().__init__(name=name, max_parallel=max_parallel, **options)
+        self.max_parallel = max_parallel
+        try:
+            from braket.devices import LocalSimulator
+        except Exception as exc:  # a broken SDK install: unavailable, with the cause
+            raise BackendUnavailableError(
+                f"the Amazon Braket SDK failed to import: {type(exc).__name__}: {exc}", backend=self._name
+            ) from exc
+        self._LocalSimulator = LocalSimulator
+        self._device = LocalSimulator(self.simulator_name)
+        self._limits = describe(self._device.properties)
+
+    def _device_label(self) -> str:
+        return f"LocalSimulator({self.simulator_name!r})"
+
+    def _seeded_device(self, seed: int | None):
+        if seed is None:
+            return self._device
+        from . import _seeded
+
+        cls = _seeded.SeededDensityMatrixSimulator if self.simulator_name == "braket_dm" else _seeded.SeededStateVectorSimulator
+        return self._LocalSimulator(cls(seed))
+
+    def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None) -> list[Any]:
+        from braket.ir.openqasm import Program
+
+        device = self._seeded_device(seed)
+        programs = list(programs)
+        parallel = self.max_parallel if self.max_parallel is not None else (os.cpu_count() or 1)
+        if shots == 0 and len(programs) > 1 and parallel > 1 and all(isinstance(p, Program) for p in programs):
+            # a task batch: Braket runs it in a process pool
+            return list(device.run_batch(programs, shots=0, max_parallel=min(parallel, len(programs))).results())
+        out = []
+        for p in programs:
+            total = shots * p.total_executables if hasattr(p, "total_executables") else shots
+            out.append(device.run(p, shots=total).result())
+        return out
+
+
+class BraketLocalBackend(_LocalBackend):
+    name = "braket.local"
+    description = "Amazon Braket's local state-vector simulator (LocalSimulator('braket_sv')), OpenQASM 3."
+    simulator_name = "braket_sv"
+
+    def __init__(self, *, name: str | None = None, max_parallel: int | None = 1, **options: Any) -> None:
+        if options:
+            raise TypeError(f"unknown option(s) for braket.local: {sorted(options)}; it accepts 'max_parallel'")
+        super().__init__(name=name, max_parallel=max_parallel)
+        self._target = make_target(self._limits)
+
+
+class BraketDMBackend(_LocalBackend):
+    name = "braket.dm"
+    description = ("Amazon Braket's local density-matrix simulator (LocalSimulator('braket_dm')) with an optional "
+                   "noise model: noise={'depolarizing': p1, 'two_qubit_depolarizing': p2, 'readout': pr}.")
+    simulator_name = "braket_dm"
+
+    def __init__(self, *, name: str | None = None, noise: Mapping[str, float] | None = None,
+                 max_parallel: int | None = 1, **options: Any) -> None:
+        if options:
+            raise TypeError(f"unknown option(s) for braket.dm: {sorted(options)}; it accepts 'noise', 'max_parallel'")
+        super().__init__(name=name, max_parallel=max_parallel)
+        self._noise = NoiseModel.parse(noise)
+        self.options["noise"] = self._noise.to_dict()
+        self._target = make_target(self._limits, noisy=self._noise.active, gate_noise=self._noise.gate_noise)
+
+
+# -- cloud devices ----------------------------------------------------------------------------------
+
+def _region_of(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[3] or None if len(parts) > 3 else None
+
+
+def _connect(arn: str, aws_session: Any, timeout: float, backend: str):
+    """``AwsDevice(arn)`` with bounded waiting; every failure is BackendUnavailableError."""
+    try:
+        import boto3
+        from botocore.config import Config
+        from braket.aws import AwsDevice, AwsSession
+    except Exception as exc:
+        raise BackendUnavailableError(f"the Braket AWS client failed to import: {type(exc).__name__}: {exc}",
+                                      backend=backend) from exc
+    if aws_session is None:
+        region = _region_of(arn)
+        boto_session = boto3.Session(region_name=region) if region else boto3.Session()
+        if boto_session.get_credentials() is None:
+            raise BackendUnavailableError(
+                "no AWS credentials found (environment variables, ~/.aws/credentials, AWS_PROFILE or an instance "
+                "role); configure them, or pass properties=<device capabilities> to compile offline",
+                backend=backend,
+            )
+        config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"})
+        aws_session = AwsSession(boto_session=boto_session, config=config)
+    box: dict[str, Any] = {}
+
+    def work():
+        try:
+            box["device"] = AwsDevice(arn, aws_session=aws_session)
+        except Exception as exc:  # reported to the caller below, typed
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="qbridge-braket-connect", daemon=True)
+    worker.start()
+    # AwsDevice may try several regions; bound the whole look-up, not each request
+    worker.join(timeout * 3)
+    if worker.is_alive():
+        raise BackendUnavailableError(f"no answer from AWS about {arn} within {timeout * 3:g} s; check the network",
+                                      backend=backend)
+    if "error" in box:
+        exc = box["error"]
+        raise BackendUnavailableError(f"cannot reach the Braket device {arn}: {type(exc).__name__}: {exc}",
+                                      backend=backend) from exc
+    return box["device"]
+
+
+class BraketDeviceBackend(BraketBackendBase):
+    name = "braket.device"
+    description = "An Amazon Braket device (QPU or managed simulator) chosen by the option arn=..."
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        ok, why = _sdk_availability()
+        if not ok:
+            return ok, why
+        if importlib.util.find_spec("boto3") is None:
+            return False, "boto3 is not installed: pip install boto3"
+        return True, ""
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        arn: str | None = None,
+        properties: Any = None,
+        layout: Sequence[int] | bool | None = None,
+        aws_session: Any = None,
+        connect_timeout: float = 10.0,
+        **options: Any,
+    ) -> None:
+        if options:
+            raise TypeError(
+                f"unknown option(s) for braket.device: {sorted(options)}; it accepts 'arn', 'properties', 'layout', "
+                "'aws_session', 'connect_timeout'"
+            )
+        if not isinstance(arn, str) or not arn.startswith("arn:aws:braket:"):
+            raise ValueError(
+                "braket.device needs the device's ARN: get_backend('braket.device', "
+                f"arn='arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1'), got {arn!r}"
+            )
+        super().__init__(name=name, arn=arn)
+        self.arn = arn
+        self._aws_session = aws_session
+        self._timeout = float(connect_timeout)
+        self._aws_device = None
+        if properties is None:
+            self._aws_device = _connect(arn, aws_session, self._timeout, self._name)
+            properties = self._aws_device.properties
+        self.properties = parse_properties(properties)
+        try:
+            self._limits = describe(self.properties)
+        except QBridgeError as exc:
+            raise BackendUnavailableError(f"{arn}: {exc.message}", backend=self._name) from exc
+        if layout is True:
+            from .capabilities import default_layout
+
+            layout = default_layout(self._limits)
+        self._layout = tuple(int(q) for q in layout) if layout else None
+        self._target = make_target(self._limits, layout=self._layout)
+
+    def _device_label(self) -> str:
+        return self.arn
+
+    def validate(self, task: Task, config: RunConfig) -> None:
+        super().validate(task, config)
+        if config.shots is not None and config.seed is not None:
+            raise ValidationError(
+                f"{self.arn} cannot be seeded (Braket devices sample on their own); drop seed",
+                backend=self._name,
+            )
+
+    def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None) -> list[Any]:
+        if seed is not None:
+            raise ValidationError(f"{self.arn} cannot be seeded; drop seed", backend=self._name)
+        if self._aws_device is None:
+            self._aws_device = _connect(self.arn, self._aws_session, self._timeout, self._name)
+        # queue everything first, then wait: the device works through the queue meanwhile
+        handles = []
+        for p in programs:
+            total = shots * p.total_executables if hasattr(p, "total_executables") else shots
+            handles.append(self._aws_device.run(p, shots=total))
+        return [h.result() for h in handles]

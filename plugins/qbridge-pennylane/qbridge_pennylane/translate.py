@@ -1,0 +1,262 @@
+"""qbridge circuits as PennyLane tapes: pure functions, no device objects.
+
+Owns: the gate table (qbridge name -> PennyLane operation), which qbridge gates a device runs
+natively (from its declared capabilities), amplitude encoding as one ``qml.StatePrep``, Pauli sums
+as PennyLane Hamiltonians, and the tape of one task (a whole batch of bindings as one
+broadcast tape).
+
+Imports PennyLane at module level: :mod:`qbridge_pennylane.backend` imports this module only when
+a backend is created.
+
+Conventions checked by the tests (gate by gate against ``qbridge.ir.gates.gate_matrix``):
+
+- bit order: PennyLane's wire 0 is the most significant bit of ``qml.probs``/``qml.state`` and the
+  first wire of a multi-qubit matrix, exactly qbridge's order, so nothing is reordered;
+- qbridge ``u(theta, phi, lam)`` is ``qml.U3(theta, phi, lam)`` (same matrix, no phase);
+  ``p`` is ``PhaseShift``; ``rxx/ryy/rzz`` are ``IsingXX/YY/ZZ`` (exp(-i t/2 PP));
+- ``sdg``/``tdg`` are ``PhaseShift(-pi/2)``/``PhaseShift(-pi/4)`` (the same matrices), ``sxdg``
+  is ``adjoint(SX)``;
+- global phase: ``qml.GlobalPhase(phi)`` multiplies the state by exp(-i phi), so a qbridge
+  global phase ``g`` becomes ``GlobalPhase(-g)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pennylane as qml
+import torch
+
+from qbridge.exceptions import GateError
+from qbridge.ir.circuit import Circuit, Instruction
+from qbridge.ir.gates import GATES
+from qbridge.ir.observables import PauliSum
+from qbridge.ir.parameters import ParameterExpression
+from qbridge.sim.statevector import _normalise_inputs
+
+__all__ = ["GATE_TABLE", "native_gates", "pennylane_op", "hamiltonian", "TapeSpec", "build_tape"]
+
+
+@dataclass(frozen=True)
+class _PLGate:
+    op: str  # PennyLane operation class name
+    fixed: tuple[float, ...] = ()  # parameters fixed by the mapping (sdg -> PhaseShift(-pi/2))
+    adjoint: bool = False
+
+
+GATE_TABLE: dict[str, _PLGate] = {
+    "id": _PLGate("Identity"),
+    "x": _PLGate("PauliX"),
+    "y": _PLGate("PauliY"),
+    "z": _PLGate("PauliZ"),
+    "h": _PLGate("Hadamard"),
+    "s": _PLGate("S"),
+    "sdg": _PLGate("PhaseShift", (-math.pi / 2,)),
+    "t": _PLGate("T"),
+    "tdg": _PLGate("PhaseShift", (-math.pi / 4,)),
+    "sx": _PLGate("SX"),
+    "sxdg": _PLGate("SX", adjoint=True),
+    "rx": _PLGate("RX"),
+    "ry": _PLGate("RY"),
+    "rz": _PLGate("RZ"),
+    "p": _PLGate("PhaseShift"),
+    "u": _PLGate("U3"),
+    "cx": _PLGate("CNOT"),
+    "cy": _PLGate("CY"),
+    "cz": _PLGate("CZ"),
+    "ch": _PLGate("CH"),
+    "swap": _PLGate("SWAP"),
+    "crx": _PLGate("CRX"),
+    "cry": _PLGate("CRY"),
+    "crz": _PLGate("CRZ"),
+    "cp": _PLGate("ControlledPhaseShift"),
+    "rxx": _PLGate("IsingXX"),
+    "ryy": _PLGate("IsingYY"),
+    "rzz": _PLGate("IsingZZ"),
+    "ccx": _PLGate("Toffoli"),
+    "cswap": _PLGate("CSWAP"),
+}
+if set(GATE_TABLE) != set(GATES):  # a new library gate must be mapped here (caught at import in CI)
+    raise ImportError(f"qbridge_pennylane's gate table is out of date: {sorted(set(GATES) ^ set(GATE_TABLE))}")
+
+
+def native_gates(capabilities: Any) -> frozenset[str]:
+    """qbridge gates (and ``unitary``) that a device with these capabilities runs as they are.
+
+    ``capabilities`` is a ``pennylane.devices.capabilities.DeviceCapabilities`` or None; devices
+    that declare none (default.qubit, default.mixed) apply any operation that has a matrix.
+    """
+    if capabilities is None or not getattr(capabilities, "operations", None):
+        return frozenset(GATE_TABLE) | {"unitary"}
+    ops = capabilities.operations
+    out = set()
+    for name, g in GATE_TABLE.items():
+        props = ops.get(g.op)
+        if props is None:
+            continue
+        if g.adjoint and not getattr(props, "invertible", False):
+            continue
+        out.add(name)
+    if "QubitUnitary" in ops:
+        out.add("unitary")
+    return frozenset(out)
+
+
+def _value(p: Any, columns: Mapping[str, Any]) -> Any:
+    return p.evaluate(columns) if isinstance(p, ParameterExpression) else float(p)
+
+
+def pennylane_op(op: Instruction, columns: Mapping[str, Any] | None = None):
+    """The PennyLane operation of one qbridge gate; parameters evaluated on ``columns``."""
+    if op.name == "unitary":
+        return qml.QubitUnitary(np.asarray(op.matrix, dtype=complex), wires=list(op.qubits))
+    g = GATE_TABLE.get(op.name)
+    if g is None:
+        raise GateError(f"no PennyLane operation for {op.name!r}", instruction=op.name)
+    params = list(g.fixed) if g.fixed else [_value(p, columns or {}) for p in op.params]
+    pl = getattr(qml, g.op)(*params, wires=list(op.qubits))
+    return qml.adjoint(pl) if g.adjoint else pl
+
+
+def hamiltonian(obs: PauliSum) -> tuple[float, Any]:
+    """(constant, PennyLane observable or None): identity terms are split off as a constant."""
+    const = 0.0
+    coeffs: list[float] = []
+    ops: list[Any] = []
+    letter = {"X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
+    for term in obs.terms:
+        if not term.support:
+            const += term.coeff
+            continue
+        factors = [letter[term.paulis[q]](q) for q in term.support]
+        ops.append(factors[0] if len(factors) == 1 else qml.prod(*factors))
+        coeffs.append(term.coeff)
+    if not ops:
+        return const, None
+    return const, qml.Hamiltonian(coeffs, ops)
+
+
+def _encoded_state(circuit: Circuit, inputs: Mapping[str, Any], differentiable: bool):
+    """One (B, 2^k) state over the wires of every ``amplitude_encode``, or None.
+
+    Encodings act on fresh qubits, so they commute with every earlier gate on other qubits and
+    can all move to the front; their tensor product is one ``StatePrep``, which every PennyLane
+    device applies as an initial state (no decomposition). Normalisation and padding are
+    qbridge's own (:func:`qbridge.sim.statevector._normalise_inputs`), so the prepared state is
+    the one the torch backend prepares, complex rows included.
+    """
+    state = None
+    wires: list[int] = []
+    for op in circuit:
+        if op.name != "amplitude_encode":
+            continue
+        size = 2 ** len(op.qubits)
+        if isinstance(op.source, str):
+            raw = inputs[op.source]
+            name = op.source
+        else:
+            raw = np.asarray(op.source, dtype=complex)
+            name = "<fixed vector>"
+        if not differentiable and torch.is_tensor(raw):
+            raw = raw.detach()
+        vec = _normalise_inputs(raw, size, torch.complex128, "cpu", name)  # (B_i, size)
+        if state is None:
+            state = vec
+        else:
+            # |a> (x) |b> with the batch axes broadcast: (B, da, 1) * (B, 1, db) -> (B, da*db)
+            state = (state[:, :, None] * vec[:, None, :]).reshape(max(state.shape[0], vec.shape[0]), -1)
+        wires.extend(op.qubits)
+    if state is None:
+        return None, ()
+    return (state if differentiable else state.numpy()), tuple(wires)
+
+
+@dataclass(frozen=True)
+class TapeSpec:
+    """What a task's tape measures, in order, to read its results back."""
+
+    tape: Any
+    batch_size: int
+    num_qubits: int
+    shots: int | None
+    statevector: bool
+    constants: tuple[float, ...]  # one per observable: its identity part
+    expvals: tuple[int, ...]  # observable indices measured by the tape, in measurement order
+
+
+def _columns(task: Any, differentiable: bool) -> dict[str, Any]:
+    names = task.circuit.parameter_names
+    if not names:
+        return {}
+    if differentiable and torch.is_tensor(task.parameter_values):
+        pv = task.parameter_values.to(torch.float64)
+        if pv.shape[0] == 1:
+            return {n: pv[0, i] for i, n in enumerate(names)}
+        return {n: pv[:, i] for i, n in enumerate(names)}
+    pv = task.parameter_array()  # (B, P), float64
+    if pv.shape[0] == 1:
+        return {n: float(pv[0, i]) for i, n in enumerate(names)}
+    # a column shared by every row stays a scalar, so gates it drives are not broadcast
+    return {n: (float(pv[0, i]) if np.all(pv[:, i] == pv[0, i]) else np.ascontiguousarray(pv[:, i]))
+            for i, n in enumerate(names)}
+
+
+def build_tape(
+    circuit: Circuit,
+    task: Any,
+    *,
+    shots: int | None,
+    statevector: bool,
+    differentiable: bool = False,
+    probabilities: bool = True,
+    observables: Sequence[PauliSum] = (),
+) -> TapeSpec:
+    """The tape of one task: the native ``circuit`` (measurements removed) with the task's batch.
+
+    Exact: ``probs`` over all wires (wire 0 = MSB), ``state`` when asked, one ``expval`` per
+    observable with non-identity terms. Shots: one ``sample`` over all wires.
+    """
+    n = circuit.num_qubits
+    cols = _columns(task, differentiable)
+    ops: list[Any] = []
+    state, wires = _encoded_state(circuit, task.inputs, differentiable)
+    if state is not None:
+        if state.shape[0] == 1:
+            state = state[0]
+        # already normalised and padded; PennyLane's own check would only cost time
+        ops.append(qml.StatePrep(state, wires=list(wires), normalize=False, validate_norm=False))
+    for op in circuit:
+        if op.name in ("barrier", "measure", "amplitude_encode"):
+            continue
+        if op.name not in GATE_TABLE and op.name != "unitary":
+            raise GateError(f"no PennyLane operation for {op.name!r}", instruction=op.name)
+        ops.append(pennylane_op(op, cols))
+    phase = circuit.global_phase
+    if statevector and (isinstance(phase, ParameterExpression) or phase != 0.0):
+        # only the state vector sees a global phase; probabilities and expectations do not
+        ops.append(qml.GlobalPhase(-1.0 * _value(phase, cols), wires=list(range(n))))
+    all_wires = list(range(n))
+    meas: list[Any] = []
+    consts: list[float] = []
+    measured: list[int] = []
+    if shots is None:
+        if probabilities:
+            meas.append(qml.probs(wires=all_wires))
+        if statevector:
+            meas.append(qml.state())
+        for k, obs in enumerate(observables):
+            const, h = hamiltonian(obs)
+            consts.append(const)
+            if h is not None:
+                meas.append(qml.expval(h))
+                measured.append(k)
+    else:
+        meas.append(qml.sample(wires=all_wires))
+    if not ops:  # an empty circuit still needs its wires named
+        ops = [qml.Identity(wires=all_wires)]
+    tape = qml.tape.QuantumScript(ops, meas, shots=shots)
+    return TapeSpec(tape, task.batch_size, n, shots, statevector, tuple(consts), tuple(measured))
+
