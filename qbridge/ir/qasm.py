@@ -102,13 +102,15 @@ _HAND_DEFINITIONS: dict[str, str] = {
     ),
 }
 _EXPORT_AS = {"u": "U"}  # library gates written under another (built-in) name
+_NAME_ANNOTATION = "@qbridge.parameter"  # on an input: the qbridge name of the parameter
 
 
-def _format_param(value: ParamValue) -> str:
+def _format_param(value: ParamValue, alias: dict[str, str] | None = None) -> str:
     """Exact text of a float or linear expression (``repr`` keeps every bit of a float)."""
     if isinstance(value, ParameterExpression) and not value.is_constant():
         parts = []
         for name, coeff in value.terms:
+            name = alias.get(name, name) if alias else name
             parts.append(name if coeff == 1.0 else f"-{name}" if coeff == -1.0 else f"{coeff!r}*{name}")
         if value.const != 0.0:
             parts.append(repr(value.const))
@@ -166,9 +168,10 @@ def _needed_definitions(names: Iterable[str]) -> list[str]:
     return out
 
 
-def _gate_call(name: str, qubits: Sequence[str], params: Sequence[ParamValue]) -> str:
+def _gate_call(name: str, qubits: Sequence[str], params: Sequence[ParamValue],
+               alias: dict[str, str] | None = None) -> str:
     name = _EXPORT_AS.get(name, name)
-    args = f"({', '.join(_format_param(p) for p in params)})" if params else ""
+    args = f"({', '.join(_format_param(p, alias) for p in params)})" if params else ""
     return f"{name}{args} {', '.join(qubits)};"
 
 
@@ -220,18 +223,32 @@ def to_qasm(circuit: Circuit, version: int = 3) -> str:
             ops.append(op)
     phase = as_param_value(phase)
 
-    taken = set(circuit.parameter_names) | set(GATES) | STDGATES
+    definitions = _needed_definitions(dict.fromkeys(op.name for op in ops if op.name in GATES))
+    params = circuit.parameter_names
+    # OpenQASM has one namespace for gates and variables: a parameter named like a gate ("x",
+    # "t", "p") is declared under a fresh name, its qbridge name kept in an annotation that
+    # other tools ignore
+    gate_names = set(GATES) | STDGATES | {"U", "gphase"}
+    taken = set(params) | gate_names
     qreg = _fresh("q", taken)
     creg = _fresh("c", taken | {qreg})
-    lines = ["OPENQASM 3.0;", 'include "stdgates.inc";']
-    lines += _needed_definitions(dict.fromkeys(op.name for op in ops if op.name in GATES))
-    lines += [f"input float[64] {name};" for name in circuit.parameter_names]
+    taken |= {qreg, creg}
+    alias: dict[str, str] = {}
+    for name in params:
+        if name in gate_names:
+            alias[name] = _fresh(f"{name}_", taken)
+            taken.add(alias[name])
+    lines = ["OPENQASM 3.0;", 'include "stdgates.inc";', *definitions]
+    for name in params:
+        if name in alias:
+            lines.append(f"{_NAME_ANNOTATION} {name}")
+        lines.append(f"input float[64] {alias.get(name, name)};")
     lines.append(f"qubit[{circuit.num_qubits}] {qreg};")
     bit_of = {q: i for i, q in enumerate(circuit.measured_qubits)}
     if bit_of:
         lines.append(f"bit[{len(bit_of)}] {creg};")
     if phase != 0.0:
-        lines.append(f"gphase({_format_param(phase)});")
+        lines.append(f"gphase({_format_param(phase, alias)});")
     for op in ops:
         qs = [f"{qreg}[{q}]" for q in op.qubits]
         if op.name == "barrier":
@@ -240,7 +257,7 @@ def to_qasm(circuit: Circuit, version: int = 3) -> str:
             # one line per instruction: import regroups the statements of a line
             lines.append(" ".join(f"{creg}[{bit_of[q]}] = measure {qreg}[{q}];" for q in op.qubits))
         else:
-            lines.append(_gate_call(op.name, qs, op.params))
+            lines.append(_gate_call(op.name, qs, op.params, alias))
     return "\n".join(lines) + "\n"
 
 
@@ -552,8 +569,8 @@ class _Importer:
         return f"from the include at line {line}"
 
     def declare(self, node, name: str) -> None:
-        if name in self.gates:
-            raise self.error(node, f"redefinition of {name!r}: it is already a gate name ({self.origin(name)})")
+        # gates and values are told apart by where they are used, so a value may share a gate's
+        # name (Qiskit's importer refuses this; qbridge reads it)
         if name in self.names or name in _CONSTANTS:
             first = self.names.get(name)
             where = f" (first declared at line {first})" if first else " (a built-in constant)"
@@ -629,8 +646,12 @@ class _Importer:
                 "parameters are real numbers: declare it 'input float[64]'"
             )
         self.declare(stmt, name)
+        qbridge_name = name
+        for note in getattr(stmt, "annotations", None) or []:
+            if note.keyword == _NAME_ANNOTATION[1:]:
+                qbridge_name = (note.command or "").strip()
         try:
-            self.inputs[name] = Parameter(name)
+            self.inputs[name] = Parameter(qbridge_name)
         except ParameterError as exc:
             raise self.error(stmt, f"input {name!r} cannot be a qbridge parameter: {exc}") from None
 
@@ -649,8 +670,6 @@ class _Importer:
         name = stmt.name.name
         if name in self.gates:
             raise self.error(stmt, f"redefinition of gate {name!r} ({self.origin(name)})")
-        if name in self.names:
-            raise self.error(stmt, f"gate name {name!r} is already declared at line {self.names[name]}")
         params = tuple(a.name for a in stmt.arguments)
         qubits = tuple(q.name for q in stmt.qubits)
         for group, what in ((params, "parameter"), (qubits, "qubit")):
