@@ -97,8 +97,8 @@ class QiskitReference:
             elif op.name == "amplitude_encode":
                 if isinstance(op.source, str):
                     raise ValueError("bind run-time inputs before building the Qiskit reference")
-                vec = reverse_bits(np.asarray(op.source, dtype=complex), len(op.qubits))
-                qc.prepare_state(vec, list(reversed(op.qubits)))
+                # as for unitaries: listing the qubits reversed makes Qiskit's LSB qbridge's last qubit
+                qc.prepare_state(np.asarray(op.source, dtype=complex), list(reversed(op.qubits)))
             else:
                 qc.append(self.gate(op.name, op.params), list(op.qubits))
         return qc
