@@ -109,14 +109,20 @@ def _value(p: Any, columns: Mapping[str, Any]) -> Any:
     return p.evaluate(columns) if isinstance(p, ParameterExpression) else float(p)
 
 
-def pennylane_op(op: Instruction, columns: Mapping[str, Any] | None = None):
-    """The PennyLane operation of one qbridge gate; parameters evaluated on ``columns``."""
+def pennylane_op(op: Instruction, columns: Mapping[str, Any] | None = None, *, torch_params: bool = False):
+    """The PennyLane operation of one qbridge gate; parameters evaluated on ``columns``.
+
+    ``torch_params``: every parameter a float64 tensor, since PennyLane's matrices of
+    multi-parameter gates (U3) cannot mix NumPy constants with torch tensors.
+    """
     if op.name == "unitary":
         return qml.QubitUnitary(np.asarray(op.matrix, dtype=complex), wires=list(op.qubits))
     g = GATE_TABLE.get(op.name)
     if g is None:
         raise GateError(f"no PennyLane operation for {op.name!r}", instruction=op.name)
     params = list(g.fixed) if g.fixed else [_value(p, columns or {}) for p in op.params]
+    if torch_params and len(params) > 1:
+        params = [p if torch.is_tensor(p) else torch.tensor(float(p), dtype=torch.float64) for p in params]
     pl = getattr(qml, g.op)(*params, wires=list(op.qubits))
     return qml.adjoint(pl) if g.adjoint else pl
 
@@ -233,7 +239,7 @@ def build_tape(
             continue
         if op.name not in GATE_TABLE and op.name != "unitary":
             raise GateError(f"no PennyLane operation for {op.name!r}", instruction=op.name)
-        ops.append(pennylane_op(op, cols))
+        ops.append(pennylane_op(op, cols, torch_params=differentiable))
     phase = circuit.global_phase
     if statevector and (isinstance(phase, ParameterExpression) or phase != 0.0):
         # only the state vector sees a global phase; probabilities and expectations do not

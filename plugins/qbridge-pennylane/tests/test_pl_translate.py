@@ -1,0 +1,84 @@
+"""The PennyLane translation, gate by gate, against qbridge's own gate matrices; bit order; natives."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pennylane")
+pytest.importorskip("pennylane_lightning")
+
+import pennylane as qml  # noqa: E402
+
+import qbridge  # noqa: E402
+from qbridge import Circuit  # noqa: E402
+from qbridge.backends.base import Task  # noqa: E402
+from qbridge.ir.circuit import Instruction  # noqa: E402
+from qbridge.ir.gates import GATES, gate_matrix  # noqa: E402
+from qbridge_pennylane import translate  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(GATES))
+def test_every_gate_has_qbridges_matrix(name):
+    rng = np.random.default_rng(sum(map(ord, name)))
+    g = GATES[name]
+    params = tuple(float(v) for v in rng.uniform(-2 * np.pi, 2 * np.pi, g.num_params))
+    op = translate.pennylane_op(Instruction(name, tuple(range(g.num_qubits)), params))
+    got = qml.matrix(op, wire_order=list(range(g.num_qubits)))
+    np.testing.assert_allclose(got, gate_matrix(name, params), atol=1e-12)
+
+
+def test_unitary_keeps_the_first_qubit_most_significant():
+    cx = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=complex)
+    c = Circuit(2).x(1).unitary(cx, [1, 0])  # control qubit 1 -> flips qubit 0
+    res = qbridge.get_backend("pennylane.lightning.qubit").run(c, precision="double").result()[0]
+    np.testing.assert_allclose(res.probabilities[0], [0, 0, 0, 1], atol=1e-12)
+
+
+def test_global_phase_sign():
+    # qml.GlobalPhase(phi) multiplies by exp(-i phi); qbridge's global phase g by exp(+i g)
+    c = Circuit(1, global_phase=0.7).h(0)
+    for name in ("pennylane.default.qubit", "pennylane.lightning.qubit"):
+        sv = qbridge.get_backend(name).run(Task(c, statevector=True), precision="double").result()[0].statevector
+        np.testing.assert_allclose(sv[0], np.exp(0.7j) * np.array([1, 1]) / math.sqrt(2), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["pennylane.default.qubit", "pennylane.lightning.qubit"])
+def test_bit_order_qubit_zero_is_the_most_significant_bit(name):
+    c = Circuit(3).x(0)
+    backend = qbridge.get_backend(name)
+    probs = np.asarray(backend.run(c, precision="double").result()[0].probabilities[0])
+    assert np.argmax(probs) == 4 and probs[4] == pytest.approx(1.0)
+    counts = backend.run(c, shots=50, seed=1).result()[0].counts[0]
+    assert counts == {"100": 50}
+    # and a two-qubit pattern that a reversed order would read as '011'
+    counts = backend.run(Circuit(3).x(0).x(1), shots=20, seed=2).result()[0].counts[0]
+    assert counts == {"110": 20}
+
+
+def test_native_gates_follow_the_device_capabilities():
+    lightning = qbridge.get_backend("pennylane.lightning.qubit").target.native_gates
+    default = qbridge.get_backend("pennylane.default.qubit").target.native_gates
+    assert default == frozenset(GATES) | {"unitary"}
+    # lightning has no U3 and no CH kernels: qbridge decomposes those two exactly
+    assert lightning == (frozenset(GATES) | {"unitary"}) - {"u", "ch"}
+    caps = qml.device("lightning.qubit", wires=1).capabilities
+    assert translate.native_gates(caps) == lightning
+
+
+def test_hamiltonian_splits_off_the_identity():
+    obs = qbridge.PauliSum.parse("0.5*ZZ - 1.5*II + 0.25*XI")
+    const, h = translate.hamiltonian(obs)
+    assert const == -1.5
+    np.testing.assert_allclose(qml.matrix(h, wire_order=[0, 1]) + const * np.eye(4), obs.to_matrix(), atol=1e-12)
+
+
+def test_import_does_not_import_pennylane():
+    code = ("import sys, qbridge, qbridge_pennylane; qbridge.list_backends(); "
+            "print(any(m == 'pennylane' or m.startswith('pennylane.') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
