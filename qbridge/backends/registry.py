@@ -50,19 +50,28 @@ class _Registry:
 
         self.failures: dict[str, str] = {}
         self.duplicates: dict[str, list[str]] = {}
+        failed: dict[str, list[str]] = {}  # name -> "module:attr (reason)" of each failed entry
 
         def on_failure(_manager, entrypoint, exc):
-            self.failures[entrypoint.name] = f"{type(exc).__name__}: {exc}"
+            reason = f"{type(exc).__name__}: {exc}"
+            self.failures[entrypoint.name] = reason
+            failed.setdefault(entrypoint.name, []).append(f"{entrypoint.value} (failed to load: {reason})")
             LOG.debug("backend plugin %s failed to load: %s", entrypoint.name, exc)
 
-        def on_conflict(_namespace, name, extensions):
-            self.duplicates[name] = [_dist_of(e) or e.entry_point.value for e in extensions]
-            return extensions[0]
-
-        self.manager = stevedore.ExtensionManager(
-            GROUP, invoke_on_load=False, on_load_failure_callback=on_failure, conflict_resolver=on_conflict
-        )
-        self.classes: dict[str, Any] = {ext.name: ext for ext in self.manager.extensions}
+        self.manager = stevedore.ExtensionManager(GROUP, invoke_on_load=False, on_load_failure_callback=on_failure)
+        # Duplicates are found here, not by stevedore's conflict_resolver: stevedore calls that only
+        # when an extension is looked up by name, and only for neighbouring entries, so a second
+        # registration of a name used to replace the first silently.
+        by_name: dict[str, list[Any]] = {}
+        for ext in self.manager.extensions:
+            by_name.setdefault(ext.name, []).append(ext)
+        self.classes: dict[str, Any] = {name: exts[0] for name, exts in by_name.items()}
+        for name in set(by_name) | set(failed):
+            owners = [_dist_of(e) or e.entry_point.value for e in by_name.get(name, [])] + failed.get(name, [])
+            if len(owners) > 1:
+                self.duplicates[name] = owners
+                if name in by_name:  # reported as a clash, not as a broken plugin that hides a good one
+                    self.failures.pop(name, None)
 
     def names(self) -> list[str]:
         return sorted(set(self.classes) | set(self.failures))
@@ -79,18 +88,24 @@ class _Registry:
         raise KeyError(name)
 
 
+_DISTS: dict[tuple[str, str], str] | None = None  # (entry name, value) -> "dist version"
+
+
 def _dist_of(ext) -> str | None:
     """'name version' of the distribution that registered ``ext`` (stevedore's cache drops it)."""
+    global _DISTS
     ep = ext.entry_point
     dist = getattr(ep, "dist", None)
-    if dist is None:
+    if dist is not None:
+        return f"{dist.name} {dist.version}"
+    if _DISTS is None:  # one metadata scan per registry load, not one per entry per listing
         import importlib.metadata as md
 
-        for candidate in md.entry_points(group=GROUP, name=ep.name):
-            if candidate.value == ep.value and candidate.dist is not None:
-                dist = candidate.dist
-                break
-    return f"{dist.name} {dist.version}" if dist is not None else None
+        _DISTS = {}
+        for candidate in md.entry_points(group=GROUP):
+            if candidate.dist is not None:
+                _DISTS.setdefault((candidate.name, candidate.value), f"{candidate.dist.name} {candidate.dist.version}")
+    return _DISTS.get((ep.name, ep.value))
 
 
 _REGISTRY: _Registry | None = None
@@ -105,8 +120,20 @@ def _registry() -> _Registry:
 
 def reload_registry() -> None:
     """Forget the cached plugin scan (after installing a plugin in the same process)."""
-    global _REGISTRY
+    global _REGISTRY, _DISTS
     _REGISTRY = None
+    _DISTS = None
+    # stevedore keeps its own scan per process (a class attribute keyed by group, and its cache
+    # module's table keyed by sys.path); without clearing them a new plugin stays invisible.
+    import importlib
+
+    import stevedore
+
+    stevedore.ExtensionManager.ENTRY_POINT_CACHE.pop(GROUP, None)
+    internal = getattr(getattr(getattr(stevedore, "_cache", None), "_c", None), "_internal", None)
+    if isinstance(internal, dict):
+        internal.clear()
+    importlib.invalidate_caches()  # importlib.metadata's directory listings
 
 
 def _availability(cls) -> tuple[bool, str]:
