@@ -24,6 +24,10 @@ Export (``to_qasm(circuit)``)
   other tools, silently running a different circuit. Bind the input or use ``to_json``.
 - The measurements of one multi-qubit ``measure`` instruction are written on one line; import
   groups measure statements that share a line into one instruction, so round trips are exact.
+- OpenQASM has one namespace for gates and variables, so a parameter named like a gate (``x``,
+  ``t``, ``p``) is declared under a fresh name (``x_``) preceded by the annotation
+  ``@qbridge.parameter x``; qbridge's import reads the annotation back, other tools (Qiskit)
+  ignore it and see a consistently renamed input.
 
 Import (``from_qasm(text)``)
 ----------------------------
@@ -40,10 +44,13 @@ Import (``from_qasm(text)``)
 - Modifiers: ``inv @``, ``pow(k) @`` with integer ``k``, ``ctrl @``/``ctrl(n) @``/``negctrl @``
   on any gate: a controlled gate is mapped to the library's controlled gate where there is one
   (``ctrl @ x`` is ``cx``) and otherwise built exactly from the gate's decomposition.
+- Gate names and value names (registers, inputs, constants) are kept apart, so a program may
+  declare ``input float[64] x;`` next to the ``x`` gate (Qiskit's importer refuses that).
 - Registers (``qubit[n] q;``, ``qubit q;``, ``qreg q[n];``) are flattened in declaration order;
   hardware qubits ``$k`` are accepted in programs that declare no registers. Gates broadcast over
   registers, indices may be negative, ranges (``q[0:2]``) or sets (``q[{0, 2}]``).
-- Parameters: ``input float[64] name;`` (or ``angle``) becomes a free :class:`Parameter`;
+- Parameters: ``input float[64] name;`` (or ``angle``) becomes a free :class:`Parameter` (an
+  input that no gate uses is not kept: a circuit's parameters are the ones its gates use);
   expressions may use ``pi``/``π``, ``tau``/``τ``, ``euler``/``ℇ``, ``const`` declarations, the
   four operations, ``**``, unary minus and ``sin cos tan arcsin arccos arctan exp ln sqrt`` of
   constants. Parameters may only enter linearly (qbridge expressions are linear); arithmetic is
@@ -66,6 +73,7 @@ import io
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -343,6 +351,14 @@ gate c4x a,b,c,d,e { h e; cu1(pi/2) d,e; h e; c3x a,b,c,d; h e; cu1(-pi/2) d,e; 
   c3sqrtx a,b,c,e; }
 """
 
+@lru_cache(maxsize=1)
+def _qelib1_definitions() -> tuple:
+    """The parsed qelib1.inc definitions above (parsing is the slow part of import; never mutated)."""
+    import openqasm3
+
+    return tuple(openqasm3.parse(_QELIB1_SOURCE).statements)
+
+
 _ALWAYS_V3 = {"U": _one("U", 1, 3, lambda ps: [("u", (0,), ps)])}
 _ALWAYS_V2 = {"U": _ALWAYS_V3["U"], "CX": _STDGATES_TABLE["CX"]}
 
@@ -598,9 +614,7 @@ class _Importer:
             self.gates.setdefault(gname, builtin)
             self.gate_lines.setdefault(gname, line)
         if name == "qelib1.inc":
-            import openqasm3
-
-            for definition in openqasm3.parse(_QELIB1_SOURCE).statements:
+            for definition in _qelib1_definitions():
                 self.define(definition, line=line)
 
     def on_QubitDeclaration(self, stmt) -> None:
