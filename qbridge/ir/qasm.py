@@ -32,8 +32,9 @@ Export (``to_qasm(circuit)``)
 Import (``from_qasm(text)``)
 ----------------------------
 - Gate names of ``stdgates.inc`` (and of ``qelib1.inc`` for OpenQASM 2) have their usual matrices,
-  the ones Qiskit gives them (the vendored stdgates.inc bodies carry ``gphase`` calls that do not
-  agree with the specification's ``U``; no tool applies them). They are available only after the
+  the ones Qiskit gives them (``rz(t)`` is ``diag(e^{-it/2}, e^{it/2})``). The bodies in the
+  vendored stdgates.inc carry ``gphase`` calls that disagree with those matrices (``x`` would be
+  ``-iX``); like Qiskit, qbridge does not read them. The gates are available only after the
   ``include``; ``U``, ``gphase`` (and ``CX`` in OpenQASM 2) always are. ``u1``, ``u2``, ``u3``,
   ``phase``, ``cphase``, ``CX``, ``cu``, ``cu1``, ``cu3``, ``csx`` map to qbridge gates exactly.
 - A ``gate`` definition whose name, arity and matrix (up to global phase, checked numerically at
@@ -74,7 +75,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
