@@ -63,7 +63,7 @@ class TestBadInput(ConformanceBase):
         harness.expect_error(ValidationError, Task(Circuit(2).h(0).cx(0, 1), statevector=True), shots=harness.shots(100))
 
     @pytest.mark.parametrize(
-        "inputs", [np.zeros((2, 4)), np.ones((1, 5)), np.array([[1.0, np.inf, 0, 0]])], ids=["zero", "too-long", "inf"]
+        "inputs", [np.zeros((1, 4)), np.ones((1, 5)), np.array([[1.0, np.inf, 0, 0]])], ids=["zero", "too-long", "inf"]
     )
     def test_unencodable_input(self, harness, inputs):
         """Refused with EncodingError at submission, or at the latest by ``result()``."""
