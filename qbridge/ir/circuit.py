@@ -484,9 +484,13 @@ class Circuit:
 
     def to_matrix(self) -> np.ndarray:
         """The circuit's unitary (complex128, DESIGN.md bit order); needs bound parameters."""
-        from .reference import circuit_unitary
+        from ..sim.statevector import circuit_unitary
 
-        return circuit_unitary(self)
+        if self.parameter_names:
+            raise ParameterError(
+                f"to_matrix needs numbers for parameters {list(self.parameter_names)}; call bind() first"
+            )
+        return circuit_unitary(self.without_measurements())
 
 
 def normalize_amplitudes(vec: np.ndarray, size: int) -> np.ndarray:
