@@ -102,7 +102,7 @@ class FakeBraket:
         self.bstub = Stubber(self.braket)
         self.sstub = Stubber(self.s3)
         self.created: list[dict[str, Any]] = []  # every CreateQuantumTask request, as sent
-        self.braket.meta.events.register("before-parameter-build.braket.CreateQuantumTask", self._capture)
+        self.braket.meta.events.register("provide-client-params.braket.CreateQuantumTask", self._capture)
         self.bstub.activate()
         self.sstub.activate()
         self._n = 0

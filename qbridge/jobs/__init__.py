@@ -20,7 +20,7 @@ from .errors import (
     TransportError,
 )
 from .plan import RunPlan, check_budget, native_text, plan_run
-from .runner import StoredJob, build_result, execute_with_store, load_job, submit
+from .runner import StoredJob, build_result, execute_with_store, load_job, submit, submit_requests
 from .store import ENV_STORE, JobRecord, JobStore, TaskRecord, TaskState, default_store_path, open_store
 from .training import StepCost, cost_estimator, training_step_cost
 from .transport import (
@@ -69,6 +69,7 @@ __all__ = [
     "open_store",
     "plan_run",
     "submit",
+    "submit_requests",
     "training_step_cost",
     "transport_from_spec",
 ]

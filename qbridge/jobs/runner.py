@@ -24,9 +24,9 @@ from ..exceptions import JobError
 from .cost import Budget
 from .errors import JobTimeoutError, TransportError
 from .store import JobRecord, JobStore, TaskRecord, TaskState, open_store
-from .transport import CloudTransport, PollPolicy, RejectedError, RetryPolicy, call_with_retries, transport_from_spec
+from .transport import CloudTransport, PollPolicy, ProviderRequest, RejectedError, RetryPolicy, call_with_retries, transport_from_spec
 
-__all__ = ["StoredJob", "submit", "load_job", "execute_with_store"]
+__all__ = ["StoredJob", "submit", "submit_requests", "load_job", "execute_with_store", "build_result"]
 
 LOG = logging.getLogger(__name__)
 
@@ -232,9 +232,12 @@ def build_result(rec: JobRecord) -> Result:
     for lay, rows, pids in zip(rec.layout, per_task, ids):
         if any(r is None for r in rows):
             raise JobError(f"job {rec.id}: a circuit has no result in the store", job_id=rec.id)
+        width = lay.get("num_qubits")
+        if width is None:  # recorded from the adapter's programs: the width of the bitstrings
+            width = len(next(iter(rows[0]))) if rows[0] else 0
         results.append(
             TaskResult(
-                batch_size=int(lay["batch"]), num_qubits=int(lay["num_qubits"]), counts=tuple(rows),
+                batch_size=int(lay["batch"]), num_qubits=int(width), counts=tuple(rows),
                 shots=rec.shots, metadata={"job_id": rec.id, "provider_ids": pids},
             )
         )
@@ -242,6 +245,44 @@ def build_result(rec: JobRecord) -> Result:
         tuple(results), rec.backend, rec.id, rec.shots,
         {"device": rec.device, "estimated_cost_usd": rec.estimated_cost_usd, "actual_cost_usd": rec.actual_cost_usd},
     )
+
+
+def submit_requests(
+    transport: CloudTransport,
+    requests: Sequence[ProviderRequest],
+    *,
+    layout: Sequence[Mapping[str, Any]],
+    shots: int,
+    backend: str,
+    store: JobStore | str | None = None,
+    budget: Budget | None = None,
+    options: Mapping[str, Any] | None = None,
+    retry: RetryPolicy | None = None,
+    poll: PollPolicy | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> StoredJob:
+    """Record ``requests`` (budget check and intent in one transaction), then send them.
+
+    ``layout``: per result circuit ``{"num_qubits", "batch"}``; ``requests[i].executables``
+    index into it. The budget is ``budget``, else ``options``' ``max_cost``/``max_shots``/
+    ``total_cap``; the store's own total cap applies in every case. A refused run leaves no trace
+    and made no network call.
+    """
+    if not requests:
+        raise JobError("nothing to send", backend=backend)
+    costs = [r.estimated_cost_usd for r in requests]
+    estimate = None if any(c is None for c in costs) else float(sum(costs))
+    budget = budget or Budget.from_options(options) or Budget()
+    st = open_store(store)
+    rec = st.create_job(
+        provider=transport.provider, backend=backend, device=transport.device, shots=shots,
+        transport=transport.spec(), layout=[dict(x) for x in layout], requests=[r.as_row() for r in requests],
+        estimated_cost_usd=estimate, budget=budget, metadata=dict(metadata or {}),
+    )
+    LOG.info("job %s recorded in %s: %d request(s), estimate %s", rec.id, st.path, len(requests), estimate)
+    job = StoredJob(rec.id, st, transport, retry=retry, poll=poll)
+    job.resume()
+    return job
 
 
 def submit(
@@ -256,31 +297,20 @@ def submit(
     poll: PollPolicy | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> StoredJob:
-    """Record, check the budget, and send ``compiled`` tasks; returns the :class:`StoredJob`.
+    """Pack ``compiled`` tasks with the transport, record them, check the budget, and send.
 
     The budget (``budget`` or ``config.options``' ``max_cost``/``max_shots``/``total_cap``) is
-    checked against the estimate inside the same store transaction that records the intent, so a
-    refused run leaves no trace and made no network call.
+    checked against the estimate inside the same store transaction that records the intent.
     """
     if config.shots is None:
         raise JobError(f"{backend} samples only: give shots", backend=backend)
     requests = transport.pack(compiled, config)
-    if not requests:
-        raise JobError("nothing to send", backend=backend)
-    costs = [r.estimated_cost_usd for r in requests]
-    estimate = None if any(c is None for c in costs) else float(sum(costs))
-    budget = budget or Budget.from_options(config.options)
-    st = open_store(store)
     layout = [{"num_qubits": c.circuit.num_qubits, "batch": c.task.batch_size} for c in compiled]
-    rec = st.create_job(
-        provider=transport.provider, backend=backend, device=transport.device, shots=config.shots,
-        transport=transport.spec(), layout=layout, requests=[r.as_row() for r in requests],
-        estimated_cost_usd=estimate, budget=budget, metadata=dict(metadata or {}),
+    return submit_requests(
+        transport, requests, layout=layout, shots=config.shots, backend=backend,
+        store=store if store is not None else (config.options or {}).get("store"), budget=budget,
+        options=config.options, retry=retry, poll=poll, metadata=metadata,
     )
-    LOG.info("job %s recorded in %s: %d request(s), estimate %s", rec.id, st.path, len(requests), estimate)
-    job = StoredJob(rec.id, st, transport, retry=retry, poll=poll)
-    job.resume()
-    return job
 
 
 def execute_with_store(
@@ -296,8 +326,7 @@ def execute_with_store(
     nothing), ``max_cost``, ``max_shots`` and ``total_cap``.
     """
     opts = dict(config.options or {})
-    store = kwargs.pop("store", None) or opts.get("store")
-    job = submit(transport, compiled, config, backend=backend.backend_name, store=store, **kwargs)
+    job = submit(transport, compiled, config, backend=backend.backend_name, **kwargs)
     return list(job.result(timeout=opts.get("timeout")).tasks)
 
 

@@ -409,7 +409,7 @@ class JobStore:
                 (
                     job_id, now, now, provider, backend, device, shots, estimated_cost_usd,
                     getattr(budget, "max_cost_usd", None), json.dumps(_safe_options(transport)),
-                    json.dumps(layout), json.dumps(metadata or {}),
+                    json.dumps(layout), json.dumps(_safe_options(dict(metadata or {}))),
                 ),
             )
             for i, r in enumerate(requests):
