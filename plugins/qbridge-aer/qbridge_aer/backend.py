@@ -158,8 +158,8 @@ class AerBackend(Backend):
             num_qubits=num_qubits,
             # what Aer runs without a qbridge decomposition; under a noise model the transpiler
             # rewrites these into the model's basis gates so that its errors apply
-            native_gates=frozenset(g for g in GATES if g in full and g not in _BROKEN_WITH_BINDS)
-            | {"unitary", "amplitude_encode"},
+            # (amplitude encoding is declared by supports_state_prep: Aer runs it as initialize)
+            native_gates=frozenset(g for g in GATES if g in full and g not in _BROKEN_WITH_BINDS) | {"unitary"},
             connectivity=None,
             supports_exact=self._exact_method is not None,
             supports_shots=True,

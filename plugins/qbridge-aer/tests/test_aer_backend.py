@@ -99,11 +99,11 @@ def test_target_is_truthful(aer):
     t = aer.target
     assert t.supports_exact and t.supports_shots and t.supports_statevector and t.supports_state_prep
     assert not t.noisy and not t.gpu and t.connectivity is None and t.batched
-    assert {"unitary", "amplitude_encode", "cx", "u", "rzz", "ccx", "cswap"} <= t.native_gates
+    assert {"unitary", "cx", "u", "rzz", "ccx", "cswap"} <= t.native_gates
     # parametric controlled rotations are decomposed (Aer mis-binds them), ch is not an Aer gate
     assert not {"crx", "cry", "crz", "cp", "ch"} & t.native_gates
     assert t.num_qubits >= 20 and t.max_shots >= 10**5
-    assert t.native_gates <= set(GATES) | {"unitary", "amplitude_encode"}
+    assert t.native_gates <= set(GATES) | {"unitary"}
 
 
 def test_bad_options():

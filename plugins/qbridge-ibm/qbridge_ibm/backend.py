@@ -89,6 +89,12 @@ class SamplerBackend(Backend):
         pairs = None
         if cmap is not None:
             pairs = frozenset((min(a, b), max(a, b)) for a, b in cmap.get_edges())
+        # The device itself: its gates that are qbridge gates ("ecr", "measure", "delay" are not)
+        # and its coupled pairs (undirected). The Target below describes what this backend
+        # accepts, which is more: Qiskit's transpiler translates every qbridge gate and routes
+        # every pair, so no qbridge decomposition or connectivity check is needed before it.
+        self.device_gates = frozenset(g for g in ops if g in GATES)
+        self.device_connectivity = pairs
         max_shots = None
         try:
             max_shots = getattr(dev.configuration(), "max_shots", None)
@@ -96,10 +102,11 @@ class SamplerBackend(Backend):
             max_shots = None
         self._target = Target(
             num_qubits=int(dev.num_qubits),
-            # the device's own gates that are qbridge gates ("ecr", "measure", "delay" are not);
-            # any other qbridge gate is accepted too: Qiskit's transpiler rewrites and routes it
-            native_gates=frozenset(g for g in ops if g in GATES),
-            connectivity=pairs,
+            # accepted as written (Qiskit's transpiler does the rest): every library gate and
+            # 'unitary', on any pair of qubits; the device's own basis and coupling map are
+            # device_gates and device_connectivity
+            native_gates=frozenset(GATES) | {"unitary"},
+            connectivity=None,
             supports_exact=False,
             supports_shots=True,
             supports_statevector=False,
@@ -223,10 +230,19 @@ class SamplerBackend(Backend):
             counts = tuple(self._qk.counts_from_qiskit(r) for r in rows)
             out.append(TaskResult(
                 batch_size=B, num_qubits=n, counts=counts, shots=config.shots,
-                metadata={"device": self.device.name, "job_id": job_id,
+                metadata={"device": self.device.name, "job_id": job_id, "layout": self._layout(comp.program.isa, n),
                           "isa_depth": comp.program.isa.depth(), "isa_ops": dict(comp.program.isa.count_ops())},
             ))
         return out
+
+
+    @staticmethod
+    def _layout(isa: Any, n: int) -> list[int] | None:
+        """Physical qubit of each logical qubit at the start of the ISA circuit."""
+        layout = getattr(isa, "layout", None)
+        if layout is None:
+            return None
+        return [int(p) for p in layout.initial_index_layout(filter_ancillas=True)[:n]]
 
 
 class IBMFakeBackend(SamplerBackend):

@@ -55,7 +55,7 @@ def test_runtime_run_path_on_a_fake_device():
     ibm = qbridge.get_backend("ibm.runtime", service=OfflineService(), backend="fake_manila")
     fake = qbridge.get_backend("ibm.fake", backend="fake_manila")
     assert ibm.target.num_qubits == fake.target.num_qubits == 5
-    assert ibm.target.connectivity == fake.target.connectivity
+    assert ibm.device_connectivity == fake.device_connectivity and ibm.device_gates == fake.device_gates
     assert ibm.target.native_gates == fake.target.native_gates
     assert not ibm.target.supports_exact and ibm.target.noisy
     a = Parameter("a")
