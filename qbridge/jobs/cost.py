@@ -31,6 +31,7 @@ __all__ = [
     "count_executables",
     "estimate_cost",
     "ibm_estimate",
+    "ibm_rate",
     "IBM_USD_PER_SECOND",
     "IBM_SHOT_OVERHEAD_S",
     "IBM_JOB_OVERHEAD_S",
@@ -222,7 +223,8 @@ def estimate_cost(
     if model is None and name in _MODELS:
         model = _load_model(_MODELS[name])
     if callable(model):
-        return model(executables=executables, shots=shots, options=opts, backend=name)
+        return model(executables=executables, shots=shots, options=opts, backend=name,
+                     backend_obj=backend if isinstance(backend, Backend) else None)
     simulator = _is_simulator(backend, name)
     if simulator:
         return CostEstimate(0.0, name, None, 0, executables, shots, "local simulator: free", free=True)
@@ -248,6 +250,20 @@ def _is_simulator(backend: Any, name: str) -> bool:
         return False
 
 
+def ibm_rate() -> float:
+    """USD per QPU second: ``$QBRIDGE_IBM_USD_PER_SECOND`` or the documented 1.60."""
+    raw = os.environ.get(ENV_IBM_USD_PER_SECOND)
+    if raw is None:
+        return IBM_USD_PER_SECOND
+    try:
+        rate = float(raw)
+    except ValueError:
+        raise ValueError(f"{ENV_IBM_USD_PER_SECOND} must be a number of USD per second, got {raw!r}") from None
+    if not math.isfinite(rate) or rate < 0:
+        raise ValueError(f"{ENV_IBM_USD_PER_SECOND} must be a non-negative number, got {raw!r}")
+    return rate
+
+
 def ibm_estimate(
     executables: int,
     shots: int,
@@ -267,7 +283,7 @@ def ibm_estimate(
     """
     if shots is None:
         raise ValueError("IBM QPUs sample: give shots to estimate a cost")
-    rate = usd_per_second if usd_per_second is not None else float(os.environ.get(ENV_IBM_USD_PER_SECOND, IBM_USD_PER_SECOND))
+    rate = usd_per_second if usd_per_second is not None else ibm_rate()
     delay = IBM_DEFAULT_REP_DELAY_S if rep_delay_s is None else float(rep_delay_s)
     per_shot = delay + IBM_SHOT_OVERHEAD_S
     executions = executables * shots

@@ -89,9 +89,11 @@ class StoredJob(Job):
         ``resubmit``: for providers without idempotent tokens (IBM), re-send a request that may
         have been sent but cannot be found by its tag. Off by default: it may pay twice.
         """
-        for task in self.record.tasks:
-            if task.state in TaskState.UNSENT:
-                self._send(task, resubmit=resubmit)
+        unsent = [t for t in self.record.tasks if t.state in TaskState.UNSENT]
+        for task in unsent:
+            self._send(task, resubmit=resubmit)
+        if unsent:
+            self.transport.finish_sending()
         return self
 
     def _send(self, task: TaskRecord, *, resubmit: bool = False) -> None:

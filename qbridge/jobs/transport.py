@@ -165,6 +165,9 @@ class CloudTransport(abc.ABC):
     def cancel(self, provider_id: str) -> bool:
         return False
 
+    def finish_sending(self) -> None:
+        """Called once every request of a job has been sent (close a batch or session)."""
+
 
 def transport_from_spec(spec: Mapping[str, Any], **clients: Any) -> CloudTransport:
     """Import the transport class named in ``spec['class']`` (qbridge modules only) and rebuild it."""

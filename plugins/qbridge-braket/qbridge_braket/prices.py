@@ -120,8 +120,13 @@ def estimate(
     program_sets: bool = False,
     prices: PriceTable | str | os.PathLike | None = None,
     backend: str = "braket.device",
+    per_task_executables: int | None = None,
 ):
-    """The :class:`qbridge.jobs.CostEstimate` of ``executables`` circuits x ``shots`` on ``arn``."""
+    """The :class:`qbridge.jobs.CostEstimate` of ``executables`` circuits x ``shots`` on ``arn``.
+
+    ``per_task_executables``: how many executions one program-set task holds (default: the
+    table's 100; a device's own limits may allow fewer).
+    """
     from qbridge.jobs.cost import CostEstimate
 
     if not isinstance(prices, PriceTable):
@@ -130,7 +135,7 @@ def estimate(
         raise ValueError("braket.device needs a device ARN to price a run: --option arn=arn:aws:braket:...")
     if shots is None:
         raise ValueError("Braket QPU runs sample: give shots to estimate a cost")
-    per_task_execs = prices.program_set_max_executables if program_sets else 1
+    per_task_execs = (per_task_executables or prices.program_set_max_executables) if program_sets else 1
     tasks = math.ceil(executables / per_task_execs) if executables else 0
     p = prices.lookup(arn)
     if p is None:
@@ -156,8 +161,22 @@ def estimate(
     )
 
 
-def cost_model(*, executables: int, shots: int | None, options: Mapping[str, Any], backend: str = "braket.device"):
-    """The cost model :func:`qbridge.jobs.estimate_cost` calls for ``braket.device``."""
-    arn = options.get("arn") or options.get("device_arn") or ""
-    return estimate(arn, executables, shots, program_sets=bool(options.get("program_sets", False)),
-                    prices=options.get("prices"), backend=backend)
+def cost_model(*, executables: int, shots: int | None, options: Mapping[str, Any], backend: str = "braket.device",
+               backend_obj: Any = None, **_: Any):
+    """The cost model :func:`qbridge.jobs.estimate_cost` calls for ``braket.device``.
+
+    With a backend object, program sets are assumed exactly when the adapter will use them: the
+    device accepts them and the shots fit its limits (then as many executions per task as the
+    device allows, at most 100).
+    """
+    arn = options.get("arn") or options.get("device_arn") or getattr(backend_obj, "arn", None) or ""
+    program_sets = options.get("program_sets")
+    per_task = None
+    limits = getattr(getattr(backend_obj, "limits", None), "program_set", None)
+    if program_sets is None and limits is not None and shots:
+        max_exec, max_total = int(limits[0]), int(limits[1])
+        if max_exec >= 1 and shots <= max_total:
+            program_sets = True
+            per_task = min(max_exec, max_total // shots) if max_total else max_exec
+    return estimate(arn, executables, shots, program_sets=bool(program_sets), prices=options.get("prices"),
+                    backend=backend, per_task_executables=per_task)

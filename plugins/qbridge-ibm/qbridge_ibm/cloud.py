@@ -31,7 +31,7 @@ import numpy as np
 
 from qbridge.exceptions import JobError
 from qbridge.jobs import CloudTransport, ProviderRequest, TaskState
-from qbridge.jobs.cost import IBM_MAX_EXECUTIONS, ibm_estimate
+from qbridge.jobs.cost import IBM_MAX_EXECUTIONS, ibm_estimate, ibm_rate
 
 __all__ = ["cost_model", "IBMTransport", "sample_via_store", "TAG_PREFIX"]
 
@@ -125,12 +125,16 @@ class IBMTransport(CloudTransport):
         account: str | None = None,
         sampler_options: Mapping[str, Any] | None = None,
         usd_per_second: float | None = None,
+        local: bool | None = None,
     ) -> None:
         if mode not in ("auto", "job", "batch", "session"):
             raise ValueError(f"mode must be 'auto', 'job', 'batch' or 'session', got {mode!r}")
         self.backend_name = str(backend)
         self._service = service
         self._device = device
+        # Local testing mode is a property of how the transport was made (a fake device handed
+        # in), fixed here: a device fetched later from a service is always treated as paid.
+        self._local = bool(local) if local is not None else (device is not None and _is_local(device))
         self.mode = mode
         self.channel, self.instance, self.account = channel, instance, account
         self.sampler_options = dict(sampler_options or {})
@@ -138,6 +142,7 @@ class IBMTransport(CloudTransport):
         self._jobs: dict[str, Any] = {}  # job ID -> job object seen in this process
         self._context: Any = None  # the open Batch or Session
         self._pending = 0  # jobs of the current run still to send (mode "auto")
+        self._tags_sent: dict[str, list[str]] = {}  # job ID -> tags, for jobs sent by this object
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -146,7 +151,7 @@ class IBMTransport(CloudTransport):
 
     @property
     def local(self) -> bool:
-        return self._device is not None and _is_local(self._device)
+        return self._local
 
     @property
     def billable(self) -> bool:  # type: ignore[override]
@@ -173,7 +178,7 @@ class IBMTransport(CloudTransport):
         return cls(spec["backend"], mode=spec.get("mode") or "auto", channel=spec.get("channel"),
                    instance=spec.get("instance"), account=spec.get("account"),
                    sampler_options=spec.get("sampler_options"), usd_per_second=spec.get("usd_per_second"),
-                   device=device, **clients)
+                   device=device, local=bool(spec.get("local")), **clients)
 
     # -- SDK objects --------------------------------------------------------------------------
     @property
@@ -273,7 +278,6 @@ class IBMTransport(CloudTransport):
         job = sampler.run(pubs)
         job_id = job.job_id()
         self._jobs[job_id] = job
-        self._tags_sent = getattr(self, "_tags_sent", {})
         self._tags_sent[job_id] = list(sampler.options.environment.job_tags)
         return job_id
 
@@ -287,7 +291,7 @@ class IBMTransport(CloudTransport):
 
     def find(self, client_token: str, sent_at: float | None) -> str | None:
         tag = self.tag(client_token)
-        for job_id, tags in getattr(self, "_tags_sent", {}).items():
+        for job_id, tags in self._tags_sent.items():
             if tag in tags:
                 return job_id
         if self.local:
@@ -331,7 +335,7 @@ class IBMTransport(CloudTransport):
         if not self.local:
             try:
                 seconds = float(job.usage())
-                rate = self.usd_per_second if self.usd_per_second is not None else ibm_estimate(1, 1).breakdown["usd_per_second"]
+                rate = self.usd_per_second if self.usd_per_second is not None else ibm_rate()
                 actual = seconds * rate
             except Exception:  # noqa: BLE001 - usage may lag behind the result; the estimate stands
                 actual = None
