@@ -137,6 +137,21 @@ def test_random_circuits_exact(aer, ref, seed):
     assert got.probabilities.shape == (6, 2**n) and got.expectation_values.shape == (6, 3)
 
 
+@pytest.mark.parametrize("method", ["matrix_product_state", "density_matrix"])
+def test_other_exact_methods(ref, method):
+    backend = qbridge.get_backend("aer", method=method)
+    assert backend.target.supports_statevector == (method != "density_matrix")
+    rng = np.random.default_rng(4)
+    c = random_circuit(4, 4).measure([0, 3, 2])
+    x = rng.normal(size=(3, 4))
+    c = Circuit(6).amplitude_encode("x", qubits=[4, 5]).compose(c)
+    task = Task(c, values_for(c, 3, 4), inputs={"x": x}, observables=("XIYZIZ",))
+    got = backend.run(task, precision="double").result()[0]
+    want = ref.run(task, precision="double").result()[0]
+    np.testing.assert_allclose(got.probabilities, want.probabilities.numpy(), atol=1e-9)
+    np.testing.assert_allclose(got.expectation_values, want.expectation_values.numpy(), atol=1e-9)
+
+
 def test_single_precision_is_close(aer, ref):
     c = random_circuit(5, 3)
     task = Task(c, values_for(c, 4, 3))
