@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -43,13 +44,32 @@ from qbridge.ir.stateprep import bind_inputs
 from .capabilities import DeviceLimits, describe, make_target, parse_properties
 from .qasm import INPUT_PREFIX, NoiseModel, supports_gphase, to_openqasm
 
-__all__ = ["BraketBackendBase", "BraketLocalBackend", "BraketDMBackend", "BraketDeviceBackend", "Executable"]
+__all__ = [
+    "BraketBackendBase",
+    "BraketLocalBackend",
+    "BraketDMBackend",
+    "BraketDeviceBackend",
+    "BraketProgram",
+    "Executable",
+    "program_source",
+]
+
+
+def _installed(distribution: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, distribution as dist
+
+    try:
+        dist(distribution)
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 def _sdk_availability() -> tuple[bool, str]:
-    if importlib.util.find_spec("braket") is None or importlib.util.find_spec("braket.devices") is None:
+    # find_spec of a submodule would import its parent package; top level plus metadata imports nothing
+    if importlib.util.find_spec("braket") is None or not _installed("amazon-braket-sdk"):
         return False, "the Amazon Braket SDK is not installed: pip install amazon-braket-sdk"
-    if importlib.util.find_spec("braket.default_simulator") is None:
+    if not _installed("amazon-braket-default-simulator"):
         return False, "Braket's local simulators are not installed: pip install amazon-braket-default-simulator"
     return True, ""
 
@@ -73,6 +93,23 @@ class BraketProgram:
     num_qubits: int
     words: tuple[str, ...]  # Pauli words read as expectation result types (exact runs)
     statevector: bool
+
+    def source_for(self, row: int) -> tuple[str, dict[str, float]]:
+        """(OpenQASM source, inputs) that binding ``row`` of the task runs as."""
+        for ex in self.executables:
+            if row in ex.rows:
+                inputs = ex.inputs[0] if len(ex.inputs) == 1 else ex.inputs[ex.rows.index(row)]
+                return ex.source, dict(inputs)
+        raise IndexError(f"row {row} is not in this program's batch")
+
+
+def program_source(compiled: CompiledTask, row: int) -> tuple[str, dict[str, float]]:
+    """(OpenQASM 3 source, inputs) of one binding of a task compiled by a Braket backend.
+
+    Plugs into ``qbridge_braket.cloud.BraketTransport(program_source=...)``: input names carry
+    the translator's ``p_`` prefix and amplitude-encoded rows are already decomposed.
+    """
+    return compiled.program.source_for(row)
 
 
 class BraketBackendBase(Backend):
@@ -336,10 +373,10 @@ class _LocalBackend(BraketBackendBase):
     def availability(cls) -> tuple[bool, str]:
         return _sdk_availability()
 
-    def __init__(self, *, name: str | None = None, max_parallel: int | None = 1, **options: Any) -> None:
+    def __init__(self, *, name: str | None = None, max_parallel: int | None = None, **options: Any) -> None:
         if max_parallel is not None and (isinstance(max_parallel, bool) or not isinstance(max_parallel, int)
                                          or max_parallel < 1):
-            raise ValueError(f"max_parallel must be a positive integer or None (one per CPU), got {max_parallel!r}")
+            raise ValueError(f"max_parallel must be a positive integer or None (one process per CPU), got {max_parallel!r}")
         super().__init__(name=name, max_parallel=max_parallel, **options)
         self.max_parallel = max_parallel
         try:
@@ -368,9 +405,19 @@ class _LocalBackend(BraketBackendBase):
 
         device = self._seeded_device(seed)
         programs = list(programs)
-        parallel = self.max_parallel if self.max_parallel is not None else (os.cpu_count() or 1)
-        if shots == 0 and len(programs) > 1 and parallel > 1 and all(isinstance(p, Program) for p in programs):
-            # a task batch: Braket runs it in a process pool
+        with warnings.catch_warnings():
+            # braket.dm was chosen on purpose, with or without noise: Braket's advice to use the
+            # state-vector simulator for noise-free circuits is not for qbridge's users
+            warnings.filterwarnings("ignore", message="You are running a noise-free circuit", category=UserWarning)
+            return self._submit_local(device, programs, shots)
+
+    def _submit_local(self, device: Any, programs: list[Any], shots: int) -> list[Any]:
+        from braket.ir.openqasm import Program
+
+        if shots == 0 and len(programs) > 1 and all(isinstance(p, Program) for p in programs):
+            # exact results cannot go in a program set (Braket's program sets take no result
+            # types): one task batch, which the local simulator runs in a process pool
+            parallel = self.max_parallel if self.max_parallel is not None else (os.cpu_count() or 1)
             return list(device.run_batch(programs, shots=0, max_parallel=min(parallel, len(programs))).results())
         out = []
         for p in programs:
@@ -384,7 +431,7 @@ class BraketLocalBackend(_LocalBackend):
     description = "Amazon Braket's local state-vector simulator (LocalSimulator('braket_sv')), OpenQASM 3."
     simulator_name = "braket_sv"
 
-    def __init__(self, *, name: str | None = None, max_parallel: int | None = 1, **options: Any) -> None:
+    def __init__(self, *, name: str | None = None, max_parallel: int | None = None, **options: Any) -> None:
         if options:
             raise TypeError(f"unknown option(s) for braket.local: {sorted(options)}; it accepts 'max_parallel'")
         super().__init__(name=name, max_parallel=max_parallel)
@@ -398,7 +445,7 @@ class BraketDMBackend(_LocalBackend):
     simulator_name = "braket_dm"
 
     def __init__(self, *, name: str | None = None, noise: Mapping[str, float] | None = None,
-                 max_parallel: int | None = 1, **options: Any) -> None:
+                 max_parallel: int | None = None, **options: Any) -> None:
         if options:
             raise TypeError(f"unknown option(s) for braket.dm: {sorted(options)}; it accepts 'noise', 'max_parallel'")
         super().__init__(name=name, max_parallel=max_parallel)
