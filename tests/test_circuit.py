@@ -228,3 +228,25 @@ def test_inputs_property():
     assert c.inputs == {"x": 4, "y": 2}
     with pytest.raises(EncodingError, match="different sizes"):
         Circuit(3).amplitude_encode("x", [0]).amplitude_encode("x", [1, 2]).inputs
+
+
+def test_add_and_to_matrix(qiskit_ref, rng, make_random_circuit):
+    c = make_random_circuit(rng, 3, 15, unitary_prob=0.2).add(Instruction("cz", (0, 2))).measure(1)
+    assert c.instructions[-2] == Instruction("cz", (0, 2))
+    np.testing.assert_allclose(c.to_matrix(), qiskit_ref.unitary(c), atol=1e-10)
+    with pytest.raises(CircuitError):
+        c.add(Instruction("cz", (0, 3)))
+    with pytest.raises(ParameterError, match="bind"):
+        Circuit(1).rx(0, Parameter("a")).to_matrix()
+
+
+def test_errors_pickle_with_their_context():
+    import pickle
+
+    from qbridge.exceptions import BackendNotFoundError, ValidationError
+
+    for err in (CircuitError("bad qubit", qubit=3, instruction="cx"), ValidationError("too big", backend="torch"),
+                BackendNotFoundError("nope", backend="x")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err) and back.context == err.context
+    assert CircuitError("m", qubit=None).context == {}  # empty context entries are dropped

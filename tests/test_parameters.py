@@ -212,6 +212,8 @@ def test_dict_bindings_with_tensors_keep_autograd():
         (np.zeros((1, 2)), {"x": [1.0, 0.0], "y": [1.0]}, EncodingError),
         (np.zeros((1, 2)), {"x": np.zeros((0, 2))}, EncodingError),
         (np.zeros((1, 2)), {"x": np.ones((1, 2, 1))}, ParameterError),
+        (torch.zeros((1, 2, 1)), {"x": [1.0, 0.0]}, ParameterError),
+        (np.array([[object(), 1.0]], dtype=object), {"x": [1.0, 0.0]}, ParameterError),
     ],
 )
 def test_binding_errors(values, inputs, error):

@@ -143,6 +143,10 @@ def test_identity_only_observable_with_shots():
     res = Estimator().run(CIRCUIT, ["2*III", "0*XXX"], shots=100, seed=1)
     np.testing.assert_allclose(res.values, [[2.0, 0.0]])
     np.testing.assert_array_equal(res.stderr, 0.0)
+    only = Estimator().run(CIRCUIT, ["-1.5*III", PauliSum([], 3)], shots=100, seed=1)  # nothing to measure
+    np.testing.assert_allclose(only.values, [[-1.5, 0.0]])
+    np.testing.assert_array_equal(only.stderr, 0.0)
+    assert only.metadata["measurement_groups"] == []
 
 
 def test_deterministic_observable_has_zero_stderr():

@@ -58,6 +58,14 @@ class Family(TorchBackend):
 
 class Special(TorchBackend):
     description = "an exact entry inside the family"
+
+
+class BadFamily(TorchBackend):
+    description = "its member listing raises"
+
+    @classmethod
+    def family_members(cls):
+        raise OSError("device list unreachable")
 '''
 
 
@@ -218,6 +226,13 @@ def test_family_entries_resolve(install):
     assert type(get_backend(f"{p}fam.special")).__name__ == "Special"  # an exact entry wins
     with pytest.raises(BackendNotFoundError):
         get_backend(f"{p}fam")  # the prefix alone is not a member
+
+
+def test_a_family_whose_listing_fails(install):
+    p = install({"plugs": ["{prefix}bad.* = {prefix}mod:BadFamily"]}, {"mod": PLUGIN_SOURCE})
+    info = _listing()[f"{p}bad.*"]
+    assert not info.available and "listing failed" in info.reason and "unreachable" in info.reason
+    assert _listing()["torch"].available
 
 
 def test_cleanup_removed_the_test_plugins():

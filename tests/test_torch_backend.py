@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -9,14 +10,17 @@ import pytest
 import torch
 
 import qbridge
-from qbridge import Circuit, Parameter, PauliSum, RunConfig, Task
+from qbridge import Circuit, JobStatus, Parameter, PauliSum, RunConfig, Task
+from qbridge.backends.torch import TorchBackend
 from qbridge.exceptions import (
     BackendUnavailableError,
     EncodingError,
+    JobError,
     ParameterError,
     UnsupportedFeatureError,
     ValidationError,
 )
+from qbridge.ir.stateprep import bind_inputs
 
 NUM_CHUNKS, PER_CHUNK = 20, 10  # 200 random circuits
 
@@ -267,3 +271,136 @@ def test_a_config_and_settings_combine(torch_backend):
 def test_parameterless_circuit_with_a_batch_of_empty_bindings(torch_backend):
     res = torch_backend.run(Task(Circuit(1).h(0), np.zeros((5, 0)), observables=("Z",))).result()[0]
     assert res.batch_size == 5 and tuple(res.expectation_values.shape) == (5, 1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("rows", ["few", "many"])
+def test_input_batches_match_qiskit(n, rows, torch_backend, qiskit_ref, make_random_circuit, make_random_pauli_sum):
+    """A circuit that encodes a batch of inputs on all qubits, then random gates (one binding).
+
+    With at least 2^n rows the backend may build the circuit's unitary once and multiply (its fast
+    path); with few rows it simulates gate by gate. Both must agree with Qiskit row by row.
+    """
+    gen = np.random.default_rng([n, len(rows)])
+    a = Parameter("a")
+    body = make_random_circuit(gen, n, 25, unitary_prob=0.1).rz(0, 2 * a - 0.3).ry(n - 1, a)
+    c = Circuit(n).amplitude_encode("x").compose(body).measure(list(range(n))[::-1])
+    B = 2**n + 3 if rows == "many" else 2
+    x = gen.normal(size=(B, 2**n)) + (1j * gen.normal(size=(B, 2**n)) if n % 2 else 0)
+    x[:, -1] = 0 if n > 1 else x[:, -1]  # shorter rows would be padded: keep d = 2^n for the all-qubit case
+    obs = make_random_pauli_sum(gen, n, 3)
+    res = torch_backend.run(Task(c, [[0.4]], {"x": x}, (obs,)), precision="double").result()[0]
+    assert res.batch_size == B
+    # reference: Qiskit's unitary of the bound body applied to every normalised row
+    u = qiskit_ref.unitary(body.bind({"a": 0.4}))
+    states = (x / np.linalg.norm(x, axis=1, keepdims=True)) @ u.T  # (B, 2^n)
+    probs = np.abs(states.reshape([B] + [2] * n).transpose([0] + list(range(n, 0, -1))).reshape(B, -1)) ** 2
+    np.testing.assert_allclose(res.probabilities.numpy(), probs, atol=1e-8)  # measured in reversed order
+    o = qiskit_ref.pauli_matrix(obs)
+    np.testing.assert_allclose(res.expectation_values.numpy()[:, 0], np.einsum("bi,ij,bj->b", states.conj(), o, states).real, atol=1e-8)
+    # one row through Qiskit's own state preparation, as a check on the reference itself
+    bound = bind_inputs(c, {"x": x[0]}).bind({"a": 0.4})
+    np.testing.assert_allclose(qiskit_ref.statevector(bound), states[0], atol=1e-10)
+
+
+# -- the base class's compile and validation, on a torch backend with a narrower target ------------
+
+class Restricted(TorchBackend):
+    """The torch simulator behind a narrower Target: what the base class does with a real backend's limits."""
+
+    name = "restricted"
+
+    def __init__(self, **changes):
+        super().__init__(name="restricted")
+        self._changes = changes
+
+    @property
+    def target(self):
+        return dataclasses.replace(super().target, **self._changes)
+
+    # the base class's rewrite into the target's gates (the torch backend skips it: all gates are native)
+    native_circuit = qbridge.Backend.native_circuit
+
+
+def test_native_gate_basis_and_state_prep_decomposition(qiskit_ref, rng, make_random_circuit):
+    be = Restricted(native_gates=frozenset({"u", "cx"}), supports_state_prep=False)
+    v = rng.normal(size=4) + 1j * rng.normal(size=4)
+    body = make_random_circuit(rng, 3, 20, gates=[g for g in qbridge.ir.GATES if g != "id"])
+    c = Circuit(3).amplitude_encode(v, [2, 0]).compose(body).unitary(np.array([[0, 1j], [1j, 0]]), 1)
+    compiled = be.compile(Task(c), RunConfig())
+    assert {op.name for op in compiled.circuit} <= {"u", "cx"}
+    res = be.run(Task(c, statevector=True), precision="double").result()[0]
+    np.testing.assert_allclose(res.statevector.numpy()[0], qiskit_ref.statevector(c), atol=1e-10)
+    with pytest.raises(ValidationError) as err:
+        be.run(Circuit(2).unitary(np.eye(4), [0, 1]))  # not writable in {u, cx}
+    assert err.value.backend == "restricted" and err.value.instruction == "unitary"
+
+
+def test_runtime_inputs_on_a_backend_without_state_prep(qiskit_ref):
+    be = Restricted(native_gates=frozenset({"u", "cx"}), supports_state_prep=False)
+    c = Circuit(2).amplitude_encode("x").h(1)
+    x = np.array([[1.0, 2.0, 0.0, 1j], [0.0, 1.0, 1.0, 0.0]])
+    res = be.run(Task(c, inputs={"x": x}, statevector=True), precision="double").result()[0]
+    for row in range(2):
+        np.testing.assert_allclose(res.statevector.numpy()[row], qiskit_ref.statevector(bind_inputs(c, {"x": x[row]})), atol=1e-12)
+
+
+def test_connectivity():
+    be = Restricted(connectivity=frozenset({(0, 1), (1, 2)}))
+    be.run(Circuit(3).cx(1, 0).cz(2, 1).barrier()).result()  # either direction of a pair is fine
+    with pytest.raises(ValidationError, match="connectivity") as err:
+        be.run(Circuit(3).cx(0, 2))
+    assert err.value.qubit == 0 and err.value.instruction == "cx"
+    with pytest.raises(ValidationError):
+        be.run(Circuit(3).ccx(0, 1, 2))
+
+
+@pytest.mark.parametrize(
+    "changes, task, settings, match",
+    [
+        ({"num_qubits": 3}, Circuit(4).h(0), {}, "4 qubits"),
+        ({"supports_exact": False}, Circuit(1).h(0), {}, "samples only"),
+        ({"supports_shots": False}, Circuit(1).h(0), {"shots": 10}, "exact only"),
+        ({"max_shots": 100}, Circuit(1).h(0), {"shots": 1000}, "outside"),
+        ({"min_shots": 10}, Circuit(1).h(0), {"shots": 5}, "outside"),
+        ({"max_batch": 2}, (Circuit(1).rx(0, Parameter("a")), [[0.1], [0.2], [0.3]]), {}, "split the batch"),
+        ({"precisions": ("single",)}, Circuit(1).h(0), {"precision": "double"}, "precision"),
+        ({"supports_statevector": False}, Task(Circuit(1).h(0), statevector=True), {}, "state vectors"),
+    ],
+)
+def test_target_limits_raise_validation_errors(changes, task, settings, match):
+    be = Restricted(**changes)
+    with pytest.raises(ValidationError, match=match) as err:
+        be.run(task, **settings)
+    assert err.value.backend == "restricted"
+
+
+class DropsResults(TorchBackend):
+    """A faulty backend: it loses the last task's result, or a row of every result."""
+
+    def __init__(self, fault):
+        super().__init__(name="faulty")
+        self.fault = fault
+
+    def _execute(self, tasks, config):
+        out = super()._execute(tasks, config)
+        if self.fault == "task":
+            return out[:-1]
+        return [dataclasses.replace(r, batch_size=r.batch_size - 1) for r in out]
+
+
+@pytest.mark.parametrize("fault", ["task", "row"])
+def test_a_backend_that_loses_results_is_a_job_error(fault):
+    job = DropsResults(fault).run([Circuit(1).h(0), (Circuit(1).rx(0, Parameter("a")), [[0.1], [0.2]])])
+    assert job.status() == JobStatus.ERROR
+    with pytest.raises(JobError, match="faulty"):
+        job.result()
+
+
+def test_errors_during_execution_are_raised_by_result(torch_backend):
+    job = torch_backend.run(Task(Circuit(1).amplitude_encode("x"), inputs={"x": [[0.0, 0.0]]}))
+    assert job.status() == JobStatus.ERROR and job.status().final
+    assert not job.cancel()
+    assert job.job_id in repr(job) and "error" in repr(job)
+    with pytest.raises(EncodingError):
+        job.result()
