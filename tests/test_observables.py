@@ -131,3 +131,12 @@ def test_expand_to():
     big = obs.expand_to(4, [3, 1])
     assert _as_dict(big) == {"IXIZ": 0.5, "IIIY": -1.0}
     assert _as_dict(obs.expand_to(3)) == {"ZXI": 0.5, "YII": -1.0}
+    for bad in ([0], [1, 1], [0, 4], [0.5, 1]):  # a short map raised IndexError, a repeated one overwrote
+        with pytest.raises(ObservableError, match="distinct"):
+            obs.expand_to(4, bad)
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.0, True])
+def test_bad_num_qubits(n):
+    with pytest.raises(ObservableError, match="positive integer"):
+        PauliSum([], n)

@@ -85,6 +85,12 @@ def test_sampler_helpers():
         exact.marginal_counts([0])
     many = Sampler().run([c, Circuit(1).x(0).measure()], shots=10, seed=2)
     assert [r.num_qubits for r in many] == [3, 1] and many[1].counts == ({"1": 10},)
+    a = Parameter("a")
+    per_circuit = Sampler().run([Circuit(1).rx(0, a), Circuit(1).ry(0, a)], [[[np.pi]], [[0.0], [np.pi]]], precision="double")
+    assert [r.batch_size for r in per_circuit] == [1, 2]
+    assert per_circuit[1].quasi_dists()[1]["1"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="one entry per circuit"):  # zip used to drop the third circuit
+        Sampler().run([Circuit(1).rx(0, a)] * 3, [[[0.1]], [[0.2]]])
 
 
 def test_unknown_backend_for_primitives():

@@ -59,7 +59,11 @@ class PauliSum:
 
     def __init__(self, terms: Iterable[PauliTerm | tuple[float, str]], num_qubits: int | None = None) -> None:
         merged: dict[str, float] = {}
-        n = num_qubits
+        if num_qubits is not None and (
+            isinstance(num_qubits, bool) or not isinstance(num_qubits, numbers.Integral) or num_qubits < 1
+        ):
+            raise ObservableError(f"num_qubits must be a positive integer, got {num_qubits!r}")
+        n = None if num_qubits is None else int(num_qubits)
         for t in terms:
             coeff, word = (t.coeff, t.paulis) if isinstance(t, PauliTerm) else (t[0], t[1])
             if isinstance(coeff, complex):
@@ -207,6 +211,12 @@ class PauliSum:
     def expand_to(self, num_qubits: int, qubits: Sequence[int] | None = None) -> "PauliSum":
         """The same observable on a larger register, its qubit i placed on ``qubits[i]``."""
         qubits = tuple(range(self._n)) if qubits is None else tuple(qubits)
+        # one distinct target per qubit: a short map raised IndexError, a repeated one overwrote letters
+        if (len(qubits) != self._n or len(set(qubits)) != len(qubits)
+                or not all(isinstance(q, numbers.Integral) and 0 <= q < num_qubits for q in qubits)):
+            raise ObservableError(
+                f"expand_to: {qubits} must list {self._n} distinct qubits of 0..{num_qubits - 1}"
+            )
         terms = []
         for t in self._terms:
             letters = ["I"] * num_qubits

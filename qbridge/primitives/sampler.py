@@ -72,6 +72,11 @@ class Sampler:
         single = isinstance(circuits, Circuit)
         circs = [circuits] if single else list(circuits)
         pvs = [parameter_values] * len(circs) if single or not isinstance(parameter_values, list) else parameter_values
+        if len(pvs) != len(circs):  # zip would silently drop the circuits (or values) left over
+            raise ValueError(
+                f"{len(circs)} circuits but {len(pvs)} entries of parameter_values; give one entry per "
+                "circuit (a list), or one value for all (an array)"
+            )
         tasks = [Task(c, pv, inputs or {}) for c, pv in zip(circs, pvs)]
         res = self.backend.run(tasks, RunConfig(shots=shots, seed=seed, precision=precision)).result()
         out = [SamplerResult(r, r.num_qubits) for r in res]
