@@ -42,6 +42,16 @@ __all__ = [
     "from_qasm",
     "get_backend",
     "list_backends",
+    "load_job",
     "to_qasm",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # qbridge.load_job(id): the job store is loaded on first use, not by `import qbridge`
+    if name == "load_job":
+        from .jobs import load_job
+
+        return load_job
+    raise AttributeError(f"module 'qbridge' has no attribute {name!r}")

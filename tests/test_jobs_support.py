@@ -178,3 +178,42 @@ def test_fake_braket_serves_simulated_results():
     keys = {"".join(str(int(b)) for b in m) for m in res["measurements"]}
     assert keys <= {"00", "11"} and len(res["measurements"]) == 200
     fb.assert_done()
+
+
+# A capabilities document in the shape of braket.device_schema (IQM-like: a line of six qubits
+# labelled from 1, program sets of at most 10 executables and 50,000 shots). Values are made up
+# for the tests; only the prices come from the shipped table.
+GARNET_LIKE = {
+    "braketSchemaHeader": {"name": "braket.device_schema.iqm.iqm_device_capabilities", "version": "1"},
+    "service": {
+        "braketSchemaHeader": {"name": "braket.device_schema.device_service_properties", "version": "1"},
+        "executionWindows": [{"executionDay": "Everyday", "windowStartHour": "00:00", "windowEndHour": "23:59"}],
+        "shotsRange": [1, 20000],
+        "deviceDocumentation": {"imageUrl": "", "summary": "test device", "externalDocumentationUrl": ""},
+        "deviceLocation": "nowhere",
+        "updatedAt": "2024-01-01T00:00:00",
+    },
+    "action": {
+        "braket.ir.openqasm.program": {
+            "actionType": "braket.ir.openqasm.program",
+            "version": ["1"],
+            "supportedOperations": ["cnot", "cz", "h", "i", "rx", "ry", "rz", "s", "si", "x", "y", "z"],
+            "supportedResultTypes": [{"name": "Probability", "minShots": 1, "maxShots": 20000},
+                                     {"name": "Sample", "observables": ["x", "y", "z", "h", "i"], "minShots": 1, "maxShots": 20000}],
+        },
+        "braket.ir.openqasm.program_set": {
+            "actionType": "braket.ir.openqasm.program_set",
+            "version": ["1"],
+            "maximumExecutables": 10,
+            "maximumTotalShots": 50000,
+        },
+    },
+    "paradigm": {
+        "braketSchemaHeader": {"name": "braket.device_schema.gate_model_qpu_paradigm_properties", "version": "1"},
+        "qubitCount": 6,
+        "nativeGateSet": ["cz", "prx"],
+        "connectivity": {"fullyConnected": False,
+                         "connectivityGraph": {"1": ["2"], "2": ["3"], "3": ["4"], "4": ["5"], "5": ["6"]}},
+    },
+    "deviceParameters": {},
+}

@@ -225,3 +225,47 @@ def budget(ctx: click.Context, total_cap: float | None, no_cap: bool, as_json: b
         return
     click.echo(f"committed USD {spent:.4f}" + (f" of a cap of USD {cap:.4f} (USD {max(cap - spent, 0):.4f} left)" if cap is not None
                                                 else " (no total cap; set one with --total-cap USD)") + f"  [{path}]")
+
+
+# -- helpers of `qbridge run --max-cost/--max-shots/--dry-run` ------------------------------------
+
+def precheck_budget(tasks: list, backend: str, options: dict[str, Any], shots: int | None, budget: dict[str, Any]) -> None:
+    """Refuse a run over budget from the circuits and price data alone (no backend is created,
+    so no credentials are read and no network call is made). The job store's total cap applies to
+    paid runs; the cloud adapters check again, atomically, when they record the submission."""
+    from ..jobs import Budget, estimate_cost, open_store
+    from ..jobs.plan import check_budget
+
+    estimate = estimate_cost(tasks, backend, shots, options=options)
+    store = None
+    if estimate.usd is None or estimate.usd > 0:
+        store = open_store(options.get("store"))
+    try:
+        check_budget(estimate, Budget.from_options(budget), store)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def print_dry_run(be: Any, tasks: list, config: Any, programs: list, as_json: bool) -> None:
+    """Compile and validate everything, print native programs and the estimate; send nothing."""
+    from ..jobs.plan import plan_run
+
+    plan = plan_run(be, tasks, config)
+    report = plan.to_dict()
+    report.update({"backend": be.backend_name, "shots": config.shots})
+    for c in report["circuits"]:
+        c["program_file"] = str(programs[c["task"]])
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    from rich.console import Console
+
+    console = Console()
+    for c in report["circuits"]:
+        console.print(f"[bold]{c['program_file']}[/bold] -> {be.backend_name}: {c['num_qubits']} qubits, "
+                      f"native gates {c['native_gates']}")
+        console.print(c["native_program"], markup=False, highlight=False)
+    est = plan.estimate
+    console.print(f"estimated cost: {est.describe()}; {est.executables} circuit execution(s), "
+                  f"{est.total_shots} shots in total. Dry run: nothing was sent.", markup=False, highlight=False)

@@ -49,8 +49,16 @@ def _program_report(res, task, observables_text, backend_name: str, shots: int |
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Value of an `input float` parameter (repeatable).")
 @click.option("--precision", type=click.Choice(["single", "double"]), default="double", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list when several programs are given).")
+# cloud runs (qbridge.jobs): a budget checked before anything is sent, and a dry run
+@click.option("--max-cost", type=click.FloatRange(min=0), default=None, metavar="USD",
+              help="Refuse the run if its estimated cost exceeds USD (checked before any network call).")
+@click.option("--max-shots", type=click.IntRange(min=1), default=None,
+              help="Refuse the run if it needs more shots in total (all circuits, bindings and measurement groups).")
+@click.option("--dry-run", is_flag=True,
+              help="Compile and validate against the device, print the native programs and the estimated cost; send nothing.")
 @reports_errors
-def run(programs, backend, options, shots, seed, observables, params, precision, as_json) -> None:
+def run(programs, backend, options, shots, seed, observables, params, precision, as_json, max_cost, max_shots,
+        dry_run) -> None:
     """Run OpenQASM 2/3 programs on a backend."""
     from ..backends.base import RunConfig, Task
     from ..backends.registry import get_backend
@@ -58,7 +66,6 @@ def run(programs, backend, options, shots, seed, observables, params, precision,
 
     opts = parse_options(options)
     values = {k: float(v) for k, v in parse_options(params).items()}
-    be = get_backend(backend, **opts)
     tasks = []
     for path in programs:
         circuit = from_qasm(path.read_text())
@@ -68,7 +75,19 @@ def run(programs, backend, options, shots, seed, observables, params, precision,
             raise click.UsageError(f"{path}: give values for input parameter(s) {missing} with --param NAME=VALUE")
         pv = np.array([[values[n] for n in names]]) if names else None
         tasks.append(Task(circuit, pv, {}, tuple(observables)))
-    result = be.run(tasks, RunConfig(shots=shots, seed=seed, precision=precision)).result()
+    budget = {k: v for k, v in (("max_cost", max_cost), ("max_shots", max_shots)) if v is not None}
+    if budget:  # from the circuits and the price data alone: refused before any network call
+        from .jobs import precheck_budget
+
+        precheck_budget(tasks, backend, opts, shots, budget)
+    be = get_backend(backend, **opts)
+    config = RunConfig(shots=shots, seed=seed, precision=precision, options=budget)
+    if dry_run:
+        from .jobs import print_dry_run
+
+        print_dry_run(be, tasks, config, programs, as_json)
+        return
+    result = be.run(tasks, config).result()
     reports = [_program_report(r, t, observables, be.backend_name, shots) for r, t in zip(result, tasks)]
     if as_json:
         click.echo(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))

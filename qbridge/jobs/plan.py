@@ -48,6 +48,15 @@ def native_text(compiled: Any) -> str:
         return prog
     if prog is not None and hasattr(prog, "source"):
         return str(prog.source)
+    if prog is not None and hasattr(prog, "executables"):  # Braket: one source per distinct binding group
+        return "\n".join(dict.fromkeys(str(e.source) for e in prog.executables))
+    if prog is not None and hasattr(prog, "isa"):  # IBM: the transpiled ISA circuit
+        try:
+            from qiskit import qasm3
+
+            return qasm3.dumps(prog.isa)
+        except Exception as exc:  # noqa: BLE001 - a dry run still shows what it can
+            return f"// ISA circuit not printable as OpenQASM 3: {exc}"
     from ..ir import to_qasm
 
     try:

@@ -365,12 +365,13 @@ class JobStore:
     def spent_usd(self, conn: sqlite3.Connection | None = None) -> float:
         """Money committed so far: actual cost where known, else the estimate.
 
-        Tasks that never reached a provider (pending, or failed/cancelled without an ID) count 0.
+        Recorded intents count from the moment they are recorded (they are about to be sent);
+        requests that failed or were cancelled without ever getting a provider ID count 0 (the
+        provider refused them, or they were dropped before sending).
         """
         sql = (
             "SELECT COALESCE(SUM(COALESCE(actual_cost_usd, estimated_cost_usd, 0)), 0) FROM tasks "
-            "WHERE state != 'pending' AND NOT (state IN ('failed', 'cancelled') AND provider_id IS NULL "
-            "AND actual_cost_usd IS NULL AND sent_at IS NULL)"
+            "WHERE NOT (state IN ('failed', 'cancelled') AND provider_id IS NULL)"
         )
         try:
             return float((conn or self._conn).execute(sql).fetchone()[0])

@@ -54,6 +54,7 @@ class PriceTable:
     devices: tuple[DevicePrice, ...]  # user entries first
     program_set_max_executables: int = 100
     sources: tuple[str, ...] = ()
+    default_per_task: float = 0.30
 
     def lookup(self, arn: str) -> DevicePrice | None:
         for d in self.devices:
@@ -62,7 +63,7 @@ class PriceTable:
         return None
 
 
-def _read(path: Path, source: str) -> tuple[str | None, list[DevicePrice], int | None]:
+def _read(path: Path, source: str) -> tuple[str | None, list[DevicePrice], int | None, float | None]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -96,20 +97,22 @@ def _read(path: Path, source: str) -> tuple[str | None, list[DevicePrice], int |
                 source=source,
             )
         )
-    return as_of, out, data.get("program_set_max_executables")
+    return as_of, out, data.get("program_set_max_executables"), data.get("default_per_task")
 
 
 def load_prices(path: str | os.PathLike | None = None) -> PriceTable:
     """The shipped table, with a user file's entries (``path`` or ``$QBRIDGE_BRAKET_PRICES``) first."""
-    as_of, devices, ps_max = _read(BUILTIN_PRICES, "builtin")
+    as_of, devices, ps_max, per_task = _read(BUILTIN_PRICES, "builtin")
     sources = [f"{BUILTIN_PRICES.name} (as of {as_of})"]
     user = path if path is not None else os.environ.get(ENV_PRICES)
     if user:
-        u_as_of, u_devices, u_ps = _read(Path(user).expanduser(), str(user))
+        u_as_of, u_devices, u_ps, u_task = _read(Path(user).expanduser(), str(user))
         devices = u_devices + devices
         sources.insert(0, f"{user} (as of {u_as_of or 'undated'})")
         ps_max = u_ps or ps_max
-    return PriceTable(as_of=as_of, devices=tuple(devices), program_set_max_executables=int(ps_max or 100), sources=tuple(sources))
+        per_task = u_task if u_task is not None else per_task
+    return PriceTable(as_of=as_of, devices=tuple(devices), program_set_max_executables=int(ps_max or 100),
+                      sources=tuple(sources), default_per_task=float(per_task if per_task is not None else 0.30))
 
 
 def estimate(
@@ -178,5 +181,18 @@ def cost_model(*, executables: int, shots: int | None, options: Mapping[str, Any
         if max_exec >= 1 and shots <= max_total:
             program_sets = True
             per_task = min(max_exec, max_total // shots) if max_total else max_exec
-    return estimate(arn, executables, shots, program_sets=bool(program_sets), prices=options.get("prices"),
-                    backend=backend, per_task_executables=per_task)
+    est = estimate(arn, executables, shots, program_sets=bool(program_sets), prices=options.get("prices"),
+                   backend=backend, per_task_executables=per_task)
+    if est.usd is None and shots:
+        # Not in the table: a device's capabilities carry its own per-shot price (deviceCost);
+        # with the standard per-task fee that prices a newer device until the table knows it.
+        cost = getattr(getattr(getattr(backend_obj, "properties", None), "service", None), "deviceCost", None)
+        if cost is not None and str(getattr(cost, "unit", "")).lower() == "shot" and getattr(cost, "price", None) is not None:
+            table = load_prices(options.get("prices"))
+            device = DevicePrice(key="deviceCost", match=arn, per_task=table.default_per_task, per_shot=float(cost.price),
+                                 as_of=None, source="device capabilities (deviceCost)")
+            own = PriceTable(as_of=None, devices=(device,), program_set_max_executables=table.program_set_max_executables,
+                             sources=("the device's deviceCost",))
+            est = estimate(arn, executables, shots, program_sets=bool(program_sets), prices=own, backend=backend,
+                           per_task_executables=per_task)
+    return est

@@ -1,0 +1,140 @@
+"""Cost estimates (hand-derived numbers), the price table and its overrides, the budget, and the
+per-step training hook."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qbridge import Circuit, Parameter, RunConfig, Task, get_backend
+from qbridge.exceptions import BudgetExceededError
+from qbridge.jobs import Budget, cost_estimator, count_executables, estimate_cost, training_step_cost
+
+pytest.importorskip("qbridge_braket.prices")
+from qbridge_braket import prices  # noqa: E402
+
+GARNET = "arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet"
+FORTE = "arn:aws:braket:us-east-1::device/qpu/ionq/Forte-Enterprise-1"
+ARIA = "arn:aws:braket:us-east-1::device/qpu/ionq/Aria-2"
+ANKAA = "arn:aws:braket:us-west-1::device/qpu/rigetti/Ankaa-3"
+
+
+@pytest.mark.parametrize("arn, per_shot", [(GARNET, 0.00145), (FORTE, 0.08), (ARIA, 0.03), (ANKAA, 0.0009)])
+def test_braket_table_prices(arn, per_shot):
+    est = estimate_cost([Circuit(2).h(0).cx(0, 1)] * 3, "braket.device", shots=1000, options={"arn": arn})
+    # three circuits, one quantum task each: 3 x 0.30 + 3000 shots x per-shot
+    assert est.usd == pytest.approx(3 * 0.30 + 3000 * per_shot)
+    assert est.provider_tasks == 3 and est.executables == 3 and est.total_shots == 3000
+    assert est.price_date == prices.load_prices().as_of and not est.free
+    assert "0.30" in est.model
+
+
+def test_program_sets_pay_one_task_fee_per_hundred():
+    est = prices.estimate(GARNET, 250, 100, program_sets=True)
+    assert est.provider_tasks == 3 and est.usd == pytest.approx(3 * 0.30 + 25_000 * 0.00145)
+    # a device that holds fewer per set (its own limits) needs more tasks
+    est = prices.estimate(GARNET, 250, 100, program_sets=True, per_task_executables=20)
+    assert est.provider_tasks == 13 and est.usd == pytest.approx(13 * 0.30 + 25_000 * 0.00145)
+
+
+def test_unknown_device_has_no_price_and_a_reason():
+    est = prices.estimate("arn:aws:braket:us-east-1::device/qpu/acme/Quantum-9", 1, 100)
+    assert est.usd is None and "no price known" in est.model
+
+
+def test_user_price_file_overrides_and_extends(tmp_path, monkeypatch):
+    f = tmp_path / "prices.json"
+    f.write_text(json.dumps({
+        "as_of": "2031-01-01",
+        "devices": {
+            "iqm/Garnet": {"match": "arn:aws:braket:*::device/qpu/iqm/Garnet*", "per_task": 0.25, "per_shot": 0.001},
+            "acme/Quantum": {"per_task": 0.5, "per_shot": 0.01},
+            "amazon/sv1": {"match": "arn:aws:braket:::device/quantum-simulator/amazon/sv1", "per_minute": 0.075,
+                           "assumed_seconds_per_task": 10, "minimum_seconds": 3},
+        },
+    }))
+    monkeypatch.setenv("QBRIDGE_BRAKET_PRICES", str(f))
+    est = estimate_cost(Circuit(1).h(0), "braket.device", shots=1000, options={"arn": GARNET})
+    assert est.usd == pytest.approx(0.25 + 1.0) and est.price_date == "2031-01-01"
+    est = prices.estimate("arn:aws:braket:us-east-1::device/qpu/acme/Quantum-9", 2, 100)
+    assert est.usd == pytest.approx(2 * 0.5 + 200 * 0.01)
+    est = prices.estimate("arn:aws:braket:::device/quantum-simulator/amazon/sv1", 4, 100)
+    assert est.usd == pytest.approx(4 * 10 / 60 * 0.075)
+    # the shipped entries still serve what the file does not name
+    assert prices.estimate(FORTE, 1, 10).usd == pytest.approx(0.30 + 0.8)
+    f.write_text('{"devices": {"x": {"per_shot": -1}}}')
+    with pytest.raises(ValueError, match="non-negative"):
+        prices.load_prices()
+    f.write_text("{not json")
+    with pytest.raises(ValueError, match=str(f)):
+        prices.load_prices()
+
+
+def test_shipped_table_is_dated_and_consistent():
+    data = json.loads(prices.BUILTIN_PRICES.read_text())
+    assert data["as_of"] and data["currency"] == "USD"
+    table = prices.load_prices()
+    assert table.default_per_task == pytest.approx(0.30)
+    for d in table.devices:
+        assert d.per_task == pytest.approx(0.30) and d.per_shot > 0 and d.as_of == data["as_of"]
+    assert table.lookup(FORTE).debias_min_shots == 2500
+
+
+def test_local_simulators_are_free():
+    est = estimate_cost([Circuit(2).h(0)], "torch", shots=10_000)
+    assert est.usd == 0.0 and est.free
+    est = estimate_cost([Circuit(2).h(0)], get_backend("torch"), shots=None)
+    assert est.usd == 0.0
+
+
+def test_count_executables_matches_what_a_run_sends():
+    """The estimate's count equals the circuits the core really hands to the backend."""
+    be = get_backend("torch")
+    seen = []
+    original = be._execute
+
+    def spy(compiled, config):
+        seen.extend(c.task.batch_size for c in compiled)
+        return original(compiled, config)
+
+    be._execute = spy
+    a = Parameter("a")
+    tasks = [
+        Task(Circuit(2).ry(0, a).cx(0, 1), np.array([[0.1], [0.2], [0.3]]), observables=("ZZ + XX", "0.5*ZI - YY")),
+        Task(Circuit(3).h(0), observables=("XII",)),
+        Circuit(2).h(1),
+    ]
+    be.run(tasks, shots=100).result()
+    assert count_executables(tasks, 100) == sum(seen)
+    assert count_executables(tasks, None) == 3 + 1 + 1  # exact: no measurement groups
+
+
+def test_budget_validation_and_options():
+    assert Budget.from_options({}) is None
+    b = Budget.from_options({"max_cost": "2.5", "max_shots": 100})
+    assert b.max_cost_usd == 2.5 and b.max_shots == 100
+    for bad in (dict(max_cost_usd=-1), dict(max_cost_usd=float("nan")), dict(max_shots=0), dict(max_shots=True)):
+        with pytest.raises(ValueError):
+            Budget(**bad)
+    Budget(max_cost_usd=1.0).check(1.0)  # equal is allowed
+    with pytest.raises(BudgetExceededError, match=r"USD 1\.0001 exceeds the budget of USD 1\.0000"):
+        Budget(max_cost_usd=1.0).check(1.0001)
+
+
+def test_training_step_cost_and_refusal():
+    a = Parameter("a")
+    step = [Task(Circuit(2).ry(0, a).cx(0, 1), np.zeros((8, 1)), observables=("ZZ",))]  # 8 executions
+    cost = training_step_cost("braket.device", step, 1000, steps=10, options={"arn": GARNET})
+    assert cost.executions == 8 and cost.total_shots_per_step == 8000
+    assert cost.usd_per_step == pytest.approx(8 * 0.30 + 8000 * 0.00145)
+    assert cost.usd_total == pytest.approx(10 * cost.usd_per_step)
+    with pytest.raises(BudgetExceededError, match="10 step") as err:
+        training_step_cost("braket.device", step, 1000, steps=10, max_cost=50.0, options={"arn": GARNET})
+    assert err.value.estimate_usd == pytest.approx(cost.usd_total) and err.value.budget_usd == 50.0
+    hook = cost_estimator("braket.device", max_cost=100.0, max_shots=10_000, options={"arn": GARNET})
+    assert hook(step, 1000).usd_per_step == pytest.approx(cost.usd_per_step)
+    with pytest.raises(BudgetExceededError, match="max_shots"):
+        hook(step, 2000)
+    assert training_step_cost("torch", step, 1000, steps=1000, max_cost=0.0).usd_total == 0.0
