@@ -63,6 +63,16 @@ def reverse_bits(x: np.ndarray, num_qubits: int, axes: tuple[int, ...] = (-1,)) 
     return x
 
 
+def _first_column_unitary(v: np.ndarray) -> np.ndarray:
+    """A unitary W with W[:, 0] == v (v normalised): Householder QR of [v | I] fixes column 0 up to
+    a phase r00 (|r00| = 1), which is put back."""
+    m = np.eye(len(v), dtype=complex)
+    m[:, 0] = v
+    q, r = np.linalg.qr(m)
+    q[:, 0] *= r[0, 0]
+    return q
+
+
 class QiskitReference:
     """Qiskit-side references for qbridge circuits and observables (qbridge bit order out)."""
 
@@ -97,8 +107,9 @@ class QiskitReference:
             elif op.name == "amplitude_encode":
                 if isinstance(op.source, str):
                     raise ValueError("bind run-time inputs before building the Qiskit reference")
-                # as for unitaries: listing the qubits reversed makes Qiskit's LSB qbridge's last qubit
-                qc.prepare_state(np.asarray(op.source, dtype=complex), list(reversed(op.qubits)))
+                # A unitary whose first column is the vector takes |0...0> to it exactly. (Qiskit's
+                # prepare_state drops the global phase of some vectors: [-1, 0] gives |0>.)
+                qc.unitary(_first_column_unitary(np.asarray(op.source, dtype=complex)), list(reversed(op.qubits)))
             else:
                 qc.append(self.gate(op.name, op.params), list(op.qubits))
         return qc

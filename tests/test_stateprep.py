@@ -1,7 +1,8 @@
 """Amplitude encoding: padding and normalisation, refused inputs, and the Möttönen decomposition.
 
 References: the target vector itself (exact, global phase included), hand-built tensor products,
-and Qiskit's StatePreparation (through the conftest converter) for encodings inside a register.
+and Qiskit (through the conftest converter, which prepares a vector with a unitary gate whose first
+column is the vector) for encodings inside a register.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def test_encoding_on_fresh_qubits_in_the_middle(qubits, torch_backend, qiskit_re
     psi = np.transpose(psi.reshape([2] * n), np.argsort(order)).reshape(-1)
     rest = Circuit(n, c.instructions[3:])  # the gates after the encoding
     expected = qiskit_ref.unitary(rest) @ psi
-    np.testing.assert_allclose(qiskit_ref.statevector(c), expected, atol=1e-10)  # Qiskit's own state prep
+    np.testing.assert_allclose(qiskit_ref.statevector(c), expected, atol=1e-10)  # the Qiskit reference itself
     native = torch_backend.run(Task(c, statevector=True), precision="double").result()[0].statevector.numpy()[0]
     np.testing.assert_allclose(native, expected, atol=1e-10)
     d = c.decompose({"u", "cx"})

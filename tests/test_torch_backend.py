@@ -286,19 +286,20 @@ def test_input_batches_match_qiskit(n, rows, torch_backend, qiskit_ref, make_ran
     body = make_random_circuit(gen, n, 25, unitary_prob=0.1).rz(0, 2 * a - 0.3).ry(n - 1, a)
     c = Circuit(n).amplitude_encode("x").compose(body).measure(list(range(n))[::-1])
     B = 2**n + 3 if rows == "many" else 2
-    x = gen.normal(size=(B, 2**n)) + (1j * gen.normal(size=(B, 2**n)) if n % 2 else 0)
-    x[:, -1] = 0 if n > 1 else x[:, -1]  # shorter rows would be padded: keep d = 2^n for the all-qubit case
+    d = 2**n - 1 if n % 2 else 2**n  # odd n: rows one feature short, padded with a zero amplitude
+    x = gen.normal(size=(B, d)) + (1j * gen.normal(size=(B, d)) if n > 2 else 0)
     obs = make_random_pauli_sum(gen, n, 3)
     res = torch_backend.run(Task(c, [[0.4]], {"x": x}, (obs,)), precision="double").result()[0]
     assert res.batch_size == B
     # reference: Qiskit's unitary of the bound body applied to every normalised row
     u = qiskit_ref.unitary(body.bind({"a": 0.4}))
-    states = (x / np.linalg.norm(x, axis=1, keepdims=True)) @ u.T  # (B, 2^n)
+    padded = np.pad(x, ((0, 0), (0, 2**n - d)))
+    states = (padded / np.linalg.norm(padded, axis=1, keepdims=True)) @ u.T  # (B, 2^n)
     probs = np.abs(states.reshape([B] + [2] * n).transpose([0] + list(range(n, 0, -1))).reshape(B, -1)) ** 2
     np.testing.assert_allclose(res.probabilities.numpy(), probs, atol=1e-8)  # measured in reversed order
     o = qiskit_ref.pauli_matrix(obs)
     np.testing.assert_allclose(res.expectation_values.numpy()[:, 0], np.einsum("bi,ij,bj->b", states.conj(), o, states).real, atol=1e-8)
-    # one row through Qiskit's own state preparation, as a check on the reference itself
+    # one row through the Qiskit circuit converter (a different route), as a check on the reference
     bound = bind_inputs(c, {"x": x[0]}).bind({"a": 0.4})
     np.testing.assert_allclose(qiskit_ref.statevector(bound), states[0], atol=1e-10)
 
