@@ -217,3 +217,55 @@ def test_no_credentials_in_the_store_file(store, fb):
     raw = b"".join(p.read_bytes() for p in store.path.parent.iterdir() if p.name.startswith(store.path.name))
     assert b"SHOULD-NOT-BE-STORED" not in raw and b"hunter2" not in raw and b"testing" not in raw
     assert job.record.metadata == {"note": "ok"} and job.record.transport["profile"] == "research"
+
+
+# -- through the braket.device backend (the adapter's compile, packing and result parsing) ----------
+
+def _device(fb, **kw):
+    import types
+
+    import qbridge
+    from test_jobs_support import GARNET_LIKE
+
+    session = types.SimpleNamespace(braket_client=fb.braket, s3_client=fb.s3)
+    return qbridge.get_backend("braket.device", arn=ARN_GARNET, properties=GARNET_LIKE, aws_session=session,
+                               s3_bucket=BUCKET, **kw)
+
+
+def test_braket_device_backend_runs_through_the_store(tmp_path, fb):
+    th = Parameter("theta")
+    angles = np.array([0.4, 1.1, 2.0, 2.9])
+    shots = 1000
+    be = _device(fb)
+    arn = fb.new_arn()
+    # the adapter packs the 4 bindings and the Bell pair into one program set (device limit: 10)
+    fb.expect_create(arn, ARN_GARNET, 5 * shots)
+    fb.expect_get(arn, ARN_GARNET, "COMPLETED", 5 * shots)
+    fb.expect_results(arn)
+    store = tmp_path / "jobs.sqlite3"
+    tasks = [Task(Circuit(2).ry(0, th).cx(0, 1), angles[:, None]), Circuit(2).h(0).cx(0, 1).measure_all()]
+    res = be.run(tasks, RunConfig(shots=shots, options={"store": str(store), "max_cost": 10.0})).result()
+    (sent,) = fb.created
+    assert json.loads(sent["action"])["braketSchemaHeader"]["name"] == "braket.ir.openqasm.program_set"
+    for i, t in enumerate(angles):
+        c = res[0].get_counts(i)
+        assert set(c) <= {"00", "11"} and _within(c.get("11", 0), shots, math.sin(t / 2) ** 2), (t, c)
+    assert set(res[1].get_counts(0)) <= {"00", "11"}
+    with JobStore(store) as st:
+        (rec,) = st.list_jobs()
+    assert rec.state == TaskState.DONE and rec.backend == "braket.device" and rec.tasks[0].provider_id == arn
+    assert rec.tasks[0].client_token == sent["clientToken"]
+    assert rec.estimated_cost_usd == pytest.approx(0.30 + 5 * shots * 0.00145)
+    # the adapter's cost model sees the same packing (one program-set task)
+    from qbridge.jobs import estimate_cost
+
+    assert estimate_cost(tasks, be, shots).usd == pytest.approx(rec.estimated_cost_usd)
+    fb.assert_done()
+
+
+def test_braket_device_backend_refuses_over_budget_without_a_request(tmp_path, fb):
+    be = _device(fb)
+    job = be.run(Circuit(2).h(0).cx(0, 1), RunConfig(shots=5000, options={"store": str(tmp_path / "j.db"), "max_cost": 5.0}))
+    with pytest.raises(BudgetExceededError, match=r"USD 7\.5500 exceeds the budget of USD 5\.0000"):
+        job.result()
+    assert fb.created == [] and JobStore(tmp_path / "j.db").list_jobs() == []

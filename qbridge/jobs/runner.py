@@ -276,6 +276,11 @@ def submit_requests(
     estimate = None if any(c is None for c in costs) else float(sum(costs))
     budget = budget or Budget.from_options(options) or Budget()
     st = open_store(store)
+    # 1. the budget, from local data only (no network); 2. can we send at all (credentials);
+    # 3. the budget again and the intent, atomically, in the store
+    budget.check(estimate, total_shots=sum(r.shots * len(r.executables) for r in requests),
+                 spent_usd=st.spent_usd(), total_cap_usd=st.total_cap_usd)
+    transport.preflight()
     rec = st.create_job(
         provider=transport.provider, backend=backend, device=transport.device, shots=shots,
         transport=transport.spec(), layout=[dict(x) for x in layout], requests=[r.as_row() for r in requests],

@@ -142,6 +142,10 @@ class CloudTransport(abc.ABC):
     def retryable(self, exc: BaseException) -> bool:
         return False
 
+    def preflight(self) -> None:
+        """Fail early, before anything is recorded, when sending cannot work here (no
+        credentials). Called after the budget check, so it may read credential sources."""
+
     @abc.abstractmethod
     def pack(self, compiled: Sequence[Any], config: Any) -> list[ProviderRequest]:
         """Turn compiled tasks into billed requests (batching); must not touch the network."""

@@ -525,19 +525,23 @@ class BraketDeviceBackend(BraketBackendBase):
         layout: Sequence[int] | bool | None = None,
         aws_session: Any = None,
         connect_timeout: float = 10.0,
+        s3_bucket: str | None = None,
+        s3_prefix: str | None = None,
         **options: Any,
     ) -> None:
         if options:
             raise TypeError(
                 f"unknown option(s) for braket.device: {sorted(options)}; it accepts 'arn', 'properties', 'layout', "
-                "'aws_session', 'connect_timeout'"
+                "'aws_session', 'connect_timeout', 's3_bucket', 's3_prefix'"
             )
         if not isinstance(arn, str) or not arn.startswith("arn:aws:braket:"):
             raise ValueError(
                 "braket.device needs the device's ARN: get_backend('braket.device', "
                 f"arn='arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1'), got {arn!r}"
             )
-        super().__init__(name=name, arn=arn)
+        # where results land in S3 (qbridge.jobs; default: the SDK's amazon-braket-<region>-<account>)
+        s3 = {k: v for k, v in (("s3_bucket", s3_bucket), ("s3_prefix", s3_prefix)) if v is not None}
+        super().__init__(name=name, arn=arn, **s3)
         self.arn = arn
         self._aws_session = aws_session
         self._timeout = float(connect_timeout)
@@ -568,14 +572,18 @@ class BraketDeviceBackend(BraketBackendBase):
                 backend=self._name,
             )
 
+    # -- cloud submission through qbridge.jobs (job store, budget, retries, resume) -------------
+    def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
+        from .cloud import run_config_scope
+
+        with run_config_scope(config):  # the run's budget/store/timeout, for submit below
+            return super()._execute(tasks, config)
+
     def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None) -> list[Any]:
         if seed is not None:
             raise ValidationError(f"{self.arn} cannot be seeded; drop seed", backend=self._name)
-        if self._aws_device is None:
-            self._aws_device = _connect(self.arn, self._aws_session, self._timeout, self._name)
-        # queue everything first, then wait: the device works through the queue meanwhile
-        handles = []
-        for p in programs:
-            total = shots * p.total_executables if hasattr(p, "total_executables") else shots
-            handles.append(self._aws_device.run(p, shots=total))
-        return [h.result() for h in handles]
+        from .cloud import submit_via_store
+
+        # every task is recorded before it is sent (idempotent client token), checked against the
+        # budget, retried on throttling, and its result cached: see qbridge_braket.cloud
+        return submit_via_store(self, programs, shots)

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from qbridge.exceptions import JobError, ValidationError
+from qbridge.exceptions import BackendUnavailableError, JobError, ValidationError
 from qbridge.jobs import CloudTransport, ProviderRequest, RejectedError, TaskState
 
 from . import prices as _prices
@@ -219,6 +219,16 @@ class BraketTransport(CloudTransport):
             self.s3_bucket = f"amazon-braket-{self.region or session.region_name}-{account}"
         return self.s3_bucket
 
+    def preflight(self) -> None:
+        if self._braket is not None and (self._s3 is not None or self.s3_bucket is not None):
+            return  # clients were handed in (an AwsSession, tests): they carry their credentials
+        if self._session().get_credentials() is None:
+            raise BackendUnavailableError(
+                "no AWS credentials found (environment variables, ~/.aws/credentials, AWS_PROFILE or an instance "
+                "role); configure them with `aws configure` (or AWS_PROFILE=...) and run again. Nothing was sent",
+                backend="braket.device",
+            )
+
     def retryable(self, exc: BaseException) -> bool:
         try:
             from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
@@ -327,8 +337,12 @@ class BraketTransport(CloudTransport):
         }
         if payload.get("deviceParameters"):
             params["deviceParameters"] = payload["deviceParameters"]
+        from botocore.exceptions import NoCredentialsError
+
         try:
             return self.braket.create_quantum_task(**params)["quantumTaskArn"]
+        except NoCredentialsError as exc:  # signing failed: the request never left
+            raise RejectedError(f"no AWS credentials: {exc}; nothing was sent") from exc
         except ClientError as exc:
             if self.retryable(exc):
                 raise
