@@ -15,11 +15,11 @@ import pytest
 
 qiskit = pytest.importorskip("qiskit")
 
-from qiskit import ClassicalRegister, QuantumCircuit  # noqa: E402
+from qiskit import QuantumCircuit  # noqa: E402
 from qiskit.circuit import Parameter as QkParameter  # noqa: E402
 from qiskit.circuit import ParameterVector  # noqa: E402
 from qiskit.circuit import library as qlib  # noqa: E402
-from qiskit.quantum_info import Operator, SparsePauliOp, Statevector, random_unitary  # noqa: E402
+from qiskit.quantum_info import Operator, Statevector, random_unitary  # noqa: E402
 
 from qbridge import Circuit, Parameter, PauliSum  # noqa: E402
 from qbridge.exceptions import EncodingError, ParameterError, UnsupportedFeatureError  # noqa: E402

@@ -46,10 +46,10 @@ from ..exceptions import (
     ParameterError,
     UnsupportedFeatureError,
 )
-from ..ir.circuit import Circuit, Instruction, normalize_amplitudes
+from ..ir.circuit import Circuit, Instruction, _matrix_tuple, normalize_amplitudes
 from ..ir.gates import GATES
 from ..ir.observables import PauliSum
-from ..ir.parameters import Parameter, ParameterExpression, _RESERVED
+from ..ir.parameters import ParameterExpression, _RESERVED
 
 __all__ = [
     "to_qiskit",
@@ -588,8 +588,6 @@ class _FromQiskit:
             return
         if name == "unitary":
             m = np.asarray(op.to_matrix(), dtype=complex)
-            from ..ir.circuit import _matrix_tuple
-
             self.ops.append(Instruction("unitary", tuple(reversed(qubits)), (), _matrix_tuple(m)))
             self.touched.update(qubits)
             return
@@ -614,8 +612,6 @@ class _FromQiskit:
                     f"Qiskit operation {name!r} has neither a definition nor a matrix: {exc}",
                     instruction=name,
                 ) from None
-            from ..ir.circuit import _matrix_tuple
-
             self.ops.append(Instruction("unitary", tuple(reversed(qubits)), (), _matrix_tuple(m)))
             self.touched.update(qubits)
             return

@@ -194,3 +194,16 @@ def test_refusals(fake):
         fake.run(Circuit(6).h(0), shots=10)
     with pytest.raises(ValidationError, match="shots"):
         fake.run(Circuit(1).h(0), shots=fake.target.max_shots + 1)
+
+
+def test_named_store_records_the_run(tmp_path):
+    """With a job store named in the run's options the same PUBs go through qbridge.jobs."""
+    from qbridge.jobs import open_store
+
+    fake = qbridge.get_backend("ibm.fake")
+    path = str(tmp_path / "jobs.sqlite")
+    c = Circuit(3).x(0).h(2).measure([0, 1])
+    res = fake.run(Task(c), shots=1000, seed=4, options={"store": path}).result()[0]
+    assert res.num_qubits == 2 and max(res.counts[0], key=res.counts[0].get) == "10"
+    jobs = open_store(path).list_jobs()
+    assert len(jobs) == 1 and jobs[0].backend == "ibm.fake"
