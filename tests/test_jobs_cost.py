@@ -138,3 +138,27 @@ def test_training_step_cost_and_refusal():
     with pytest.raises(BudgetExceededError, match="max_shots"):
         hook(step, 2000)
     assert training_step_cost("torch", step, 1000, steps=1000, max_cost=0.0).usd_total == 0.0
+
+
+def test_quantum_layer_preview_prices_a_training_step():
+    nn = pytest.importorskip("qbridge.nn")
+    from test_jobs_support import ARN_GARNET, GARNET_LIKE
+
+    be = get_backend("braket.device", arn=ARN_GARNET, properties=GARNET_LIKE)  # offline capabilities
+    a, b = Parameter("a"), Parameter("b")
+    circuit = Circuit(2).amplitude_encode("x").ry(0, a).ry(1, b).cx(0, 1)
+    layer = nn.QuantumLayer(circuit, readout=["ZI", "IZ"], backend=be, shots=1000,
+                            cost_estimator=cost_estimator(be, steps=100, max_cost=20_000.0))
+    pv = layer.preview(8)
+    # 104 executions in 2 submissions; each submission: 52 executions in program sets of
+    # min(10 executables, 50,000 shots / 1,000) = 10 -> 6 tasks; 2 x (6 x 0.30 + 52,000 x 0.00145)
+    assert pv.executions == 104 and pv.submissions == 2
+    assert pv.cost.usd_per_step == pytest.approx(2 * (6 * 0.30 + 52_000 * 0.00145))
+    assert pv.cost.usd_total == pytest.approx(100 * pv.cost.usd_per_step)
+    assert "per step" in str(pv) and "prices as of" in str(pv)
+    layer.cost_estimator = cost_estimator(be, steps=100, max_cost=1_000.0)
+    with pytest.raises(BudgetExceededError, match="100 step"):
+        layer.preview(8)
+    free = nn.QuantumLayer(circuit, readout=["ZI"], backend="torch", shots=1000,
+                           cost_estimator=cost_estimator("torch", steps=10_000, max_cost=0.0))
+    assert free.preview(8).cost.usd_total == 0.0

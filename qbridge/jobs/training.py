@@ -36,6 +36,13 @@ class StepCost:
     def usd_total(self) -> float | None:
         return None if self.estimate.usd is None else self.estimate.usd * self.steps
 
+    def __str__(self) -> str:
+        if self.usd_per_step is None:
+            return f"unknown ({self.estimate.model})"
+        date = f"; prices as of {self.estimate.price_date}" if self.estimate.price_date else ""
+        return (f"USD {self.usd_per_step:.4f} per step ({self.executions} executions x {self.shots} shots), "
+                f"USD {self.usd_total:.4f} for {self.steps} step(s) [{self.estimate.model}{date}]")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "backend": self.estimate.backend,
@@ -57,6 +64,7 @@ def training_step_cost(
     shots: int | None,
     *,
     steps: int = 1,
+    submissions: int = 1,
     max_cost: float | None = None,
     max_shots: int | None = None,
     options: Mapping[str, Any] | None = None,
@@ -64,12 +72,18 @@ def training_step_cost(
     """Executions, shots and USD for one step (and ``steps`` of them) on ``backend``.
 
     ``tasks_per_step``: the tasks one step sends (a list, counted after observable grouping) or
-    the number of executions. ``max_cost`` bounds the total over ``steps``; ``max_shots`` the
-    shots of one step. Raises :class:`BudgetExceededError` (nothing runs) when over.
+    the number of executions. ``submissions``: backend submissions per step (a forward pass and
+    a gradient pass are two: each is its own batch of quantum tasks or its own IBM job).
+    ``max_cost`` bounds the total over ``steps``; ``max_shots`` the shots of one step. Raises
+    :class:`BudgetExceededError` (nothing runs) when over.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(submissions, bool) or not isinstance(submissions, int) or submissions < 1:
+        raise ValueError(f"submissions must be a positive integer, got {submissions!r}")
     est = estimate_cost(tasks_per_step, backend, shots, options=options)
+    if submissions > 1 and est.usd is not None and not est.free:
+        est = _split_submissions(est, submissions, backend, shots, options)
     cost = StepCost(executions=est.executables, shots=shots, steps=steps, estimate=est)
     budget = Budget(max_cost_usd=max_cost, max_shots=max_shots)
     try:
@@ -87,17 +101,47 @@ def training_step_cost(
     return cost
 
 
+def _split_submissions(est: CostEstimate, submissions: int, backend: Any, shots: int | None,
+                       options: Mapping[str, Any] | None) -> CostEstimate:
+    """The same executions sent in ``submissions`` separate batches: each batch is priced on its
+    own (a batch's partial program set, an IBM job's fixed overhead), an upper bound when the
+    split between batches is unknown."""
+    from dataclasses import replace
+
+    per = -(-est.executables // submissions)
+    part = estimate_cost(per, backend, shots, options=options)
+    if part.usd is None:
+        return replace(est, usd=None)
+    usd = part.usd * submissions
+    if usd <= est.usd:
+        return est
+    return replace(est, usd=usd, provider_tasks=part.provider_tasks * submissions,
+                   model=f"{submissions} submissions x ({part.model})")
+
+
 def cost_estimator(
     backend: Any,
     *,
+    steps: int = 1,
     max_cost: float | None = None,
     max_shots: int | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> Callable[..., StepCost]:
-    """A ``cost_estimator`` hook bound to a backend and budget: ``fn(tasks_per_step, shots, steps=1)``."""
+    """A ``cost_estimator`` hook bound to a backend and a budget.
 
-    def estimator(tasks_per_step: Any, shots: int | None, steps: int = 1) -> StepCost:
-        return training_step_cost(backend, tasks_per_step, shots, steps=steps, max_cost=max_cost,
-                                  max_shots=max_shots, options=options)
+    Called with a layer's :class:`~qbridge.nn.layer.RunPreview` (``QuantumLayer(...,
+    cost_estimator=cost_estimator(backend, steps=100, max_cost=20)).preview(32)``) it prices one
+    step from the preview's executions, shots and submissions, and ``steps`` of them against
+    ``max_cost``; called as ``fn(tasks_per_step, shots, steps=...)`` it prices tasks directly.
+    """
+
+    def estimator(what: Any, shots: int | None = None, steps_: int | None = None, **kw: Any) -> StepCost:
+        n_steps = kw.pop("steps", steps_) or steps
+        if hasattr(what, "executions") and hasattr(what, "submissions"):  # a RunPreview
+            return training_step_cost(backend, int(what.executions), what.shots, steps=n_steps,
+                                      submissions=int(what.submissions), max_cost=max_cost, max_shots=max_shots,
+                                      options=options)
+        return training_step_cost(backend, what, shots, steps=n_steps, max_cost=max_cost, max_shots=max_shots,
+                                  options=options)
 
     return estimator
