@@ -44,6 +44,10 @@ def qbridge_state(c: Circuit, values=None, inputs=None) -> np.ndarray:
     return sv.simulate(c, values, inputs, dtype=torch.complex128).numpy()
 
 
+def test_mapping_covers_the_gate_library():
+    assert set(qk.GATE_CLASSES) == set(GATES)
+
+
 @pytest.mark.parametrize("name", sorted(GATES))
 def test_every_gate_matches_its_qiskit_unitary(name):
     rng = np.random.default_rng(abs(hash(name)) % 2**32)

@@ -159,7 +159,8 @@ class AerBackend(Backend):
             # what Aer runs without a qbridge decomposition; under a noise model the transpiler
             # rewrites these into the model's basis gates so that its errors apply
             # (amplitude encoding is declared by supports_state_prep: Aer runs it as initialize)
-            native_gates=frozenset(g for g in GATES if g in full and g not in _BROKEN_WITH_BINDS) | {"unitary"},
+            native_gates=frozenset(g for g in GATES if g in full and g in qk.GATE_CLASSES and g not in _BROKEN_WITH_BINDS)
+            | {"unitary"},
             connectivity=None,
             supports_exact=self._exact_method is not None,
             supports_shots=True,
