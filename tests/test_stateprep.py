@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from qbridge import Circuit, Task
+from qbridge import Circuit, Instruction, Task
 from qbridge.exceptions import EncodingError, GateError
 from qbridge.ir.circuit import normalize_amplitudes
 from qbridge.ir.stateprep import bind_inputs, state_preparation_ops
@@ -184,6 +184,24 @@ def test_encoding_after_a_gate_on_the_same_qubits_is_refused():
         Circuit(3).measure(2).amplitude_encode("x", [2])
     # other qubits, and barriers, are fine
     assert len(Circuit(3).h(0).barrier().amplitude_encode("x", [1, 2])) == 3
+    assert len(Circuit(3).h(0).compose(Circuit(2).amplitude_encode("x"), [2, 1])) == 2
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Circuit(2).h(0).compose(Circuit(2).amplitude_encode("x")),
+        lambda: Circuit(2).h(0).add(Instruction("amplitude_encode", (0,), (), None, "x")),
+        lambda: Circuit(2, [Instruction("h", (1,)), Instruction("amplitude_encode", (0, 1), (), None, "x")]),
+        lambda: Circuit(2).cx(0, 1).compose(Circuit(1).amplitude_encode([0.6, 0.8]), [1]),
+    ],
+    ids=["compose", "add", "constructor", "compose fixed vector"],
+)
+def test_encoding_after_a_gate_is_refused_on_every_route(build):
+    # only the amplitude_encode builder checked this; the simulator then projected the state onto |0>
+    with pytest.raises(EncodingError, match="fresh qubits") as err:
+        build()
+    assert err.value.instruction == "amplitude_encode"
 
 
 def test_encoding_names_and_registers():

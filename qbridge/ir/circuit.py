@@ -87,6 +87,21 @@ def _qubit_tuple(qubits: Any) -> tuple[Any, ...]:
     return tuple(int(q) if isinstance(q, numbers.Integral) and not isinstance(q, bool) else q for q in qubits)
 
 
+def _check_fresh(previous: Sequence[Instruction], op: Instruction) -> None:
+    """State preparation needs qubits nothing has acted on (barriers aside): on a used qubit the
+    simulator could only project onto |0>, which is not what the circuit says. Checked for every
+    way an instruction gets into a circuit (builder, compose, add, the constructor)."""
+    touched = {q for prev in previous if prev.name != "barrier" for q in prev.qubits}
+    clash = touched.intersection(op.qubits)
+    if clash:
+        raise EncodingError(
+            f"amplitude_encode on qubits {sorted(clash)} that were already acted on: state "
+            "preparation needs fresh qubits; encode first",
+            instruction="amplitude_encode",
+            qubit=min(clash),
+        )
+
+
 def _check_unitary(m: np.ndarray, atol: float = 1e-8) -> None:
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2 or (m.shape[0] & (m.shape[0] - 1)):
         raise GateError(
@@ -128,8 +143,10 @@ class Circuit:
         self._name = name
         ops = tuple(instructions)
         measured: set[int] = set()
-        for op in ops:
+        for i, op in enumerate(ops):
             self._validate(op, measured)
+            if op.name == "amplitude_encode":
+                _check_fresh(ops[:i], op)
         self._ops = ops
 
     # -- validation ---------------------------------------------------------------------------
@@ -290,12 +307,12 @@ class Circuit:
         new._phase = self._phase if phase is None else as_param_value(phase, "global phase")
         new._name = self._name
         ops = tuple(ops)
-        if appended:
-            measured, todo = set(self.measured_qubits), ops[len(self._ops):]
-        else:
-            measured, todo = set(), ops
-        for op in todo:
-            new._validate(op, measured)
+        start = len(self._ops) if appended else 0
+        measured = set(self.measured_qubits) if appended else set()
+        for i in range(start, len(ops)):
+            new._validate(ops[i], measured)
+            if ops[i].name == "amplitude_encode":
+                _check_fresh(ops[:i], ops[i])
         new._ops = ops
         return new
 
@@ -343,13 +360,7 @@ class Circuit:
         have been acted on before.
         """
         qs = tuple(range(self._n)) if qubits is None else _qubit_tuple(qubits)
-        touched = {q for op in self._ops if op.name != "barrier" for q in op.qubits}
-        if touched.intersection(qs):
-            raise EncodingError(
-                f"amplitude_encode on qubits {sorted(touched.intersection(qs))} that were already "
-                "acted on: state preparation needs fresh qubits; encode first",
-                instruction="amplitude_encode",
-            )
+        _check_fresh(self._ops, Instruction("amplitude_encode", qs))  # before the vector is normalised
         if isinstance(source, str):
             Parameter(source)  # same naming rules as parameters
             src: str | tuple[complex, ...] = source
