@@ -206,3 +206,34 @@ def test_ibm_rate_from_the_environment(monkeypatch):
     monkeypatch.setenv("QBRIDGE_IBM_USD_PER_SECOND", "cheap")
     with pytest.raises(ValueError, match="QBRIDGE_IBM_USD_PER_SECOND"):
         ibm_estimate(1, 1)
+
+
+class OfflineService:
+    """Hands out fake devices the way QiskitRuntimeService.backend hands out real ones."""
+
+    def backend(self, name):
+        from qbridge.interop.qiskit import fake_backend
+
+        return fake_backend(name)
+
+
+def test_ibm_runtime_backend_records_and_enforces_the_budget(tmp_path):
+    be = qbridge.get_backend("ibm.runtime", service=OfflineService(), backend="fake_manila")
+    store = tmp_path / "jobs.sqlite3"
+    tasks = _tasks()
+    # 4 executions x 1000 shots on fake_manila's timing: (2 s + 4000 x 500 us) x 1.60 = USD 6.40
+    with pytest.raises(BudgetExceededError, match=r"USD 6\.4000 exceeds the budget of USD 5\.0000"):
+        be.run(tasks, RunConfig(shots=1000, seed=4, options={"store": str(store), "max_cost": 5.0})).result()
+    assert JobStore(store).list_jobs() == []
+    res = be.run(tasks, RunConfig(shots=1000, seed=4, options={"store": str(store), "max_cost": 7.0})).result()
+    (rec,) = JobStore(store).list_jobs()
+    assert rec.backend == "ibm.runtime" and rec.state == TaskState.DONE
+    assert rec.estimated_cost_usd == pytest.approx(6.40) and rec.actual_cost_usd == 0.0  # local: free
+    assert res[0].metadata["job_id"] == rec.tasks[0].provider_id
+    # ibm.runtime does not seed (a real device cannot be): compare with the fake backend's run of
+    # the same circuits as two samples of one distribution, 5 sigma on each row's main outcome
+    direct = qbridge.get_backend("ibm.fake", backend="fake_manila").run(tasks, shots=1000, seed=4).result()
+    for b, key in enumerate(("100", "111", "111")):
+        p1, p2 = res[1].get_counts(b).get(key, 0) / 1000, direct[1].get_counts(b).get(key, 0) / 1000
+        p = (p1 + p2) / 2
+        assert abs(p1 - p2) <= 5 * np.sqrt(2 * p * (1 - p) / 1000) + 1e-9, (b, p1, p2)
