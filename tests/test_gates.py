@@ -207,6 +207,13 @@ def test_unreachable_basis_raises_gate_error(circuit, basis):
     assert err.value.context.get("instruction") is not None
 
 
+def test_basis_must_not_be_a_string():
+    # a string was read as a set of letters: decompose("cx") meant the basis {"c", "x"}
+    with pytest.raises(TypeError, match="collection of gate names"):
+        Circuit(1).x(0).decompose("cx")
+    assert Circuit(1).x(0).decompose(["x"]) == Circuit(1).x(0)
+
+
 def test_unreachable_gate_after_fine_ones_still_raises():
     with pytest.raises(GateError, match="'cx'"):
         Circuit(2).h(0).rx(1, 0.2).cx(0, 1).decompose({"u"})

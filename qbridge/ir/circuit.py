@@ -462,6 +462,8 @@ class Circuit:
         """
         from .decompose import decompose_circuit
 
+        if isinstance(basis, str):  # frozenset("cx") would be {"c", "x"}
+            raise TypeError(f"basis must be a collection of gate names such as {{'u', 'cx'}}, got the string {basis!r}")
         return decompose_circuit(self, frozenset(basis))
 
     def remap(self, num_qubits: int, mapping: Sequence[int]) -> "Circuit":
