@@ -379,30 +379,25 @@ class PennyLaneBackend(Backend):
             counts = tuple({bitstring(int(i), n): int(r[i]) for i in np.flatnonzero(r)} for r in rows)
             return TaskResult(batch_size=B, num_qubits=n, counts=counts, shots=config.shots, metadata=meta)
         xp = _Torch() if prog.differentiable else _NumPy()
-        probs = state = None
-        ev_cols: list[Any] | None = None
+        probs = state = ev = None
         for p, part in enumerate(prog.parts):
             spec = part.spec
-            measurements = spec.tape.measurements
             res = raw.get((t, p), ())
-            if len(measurements) == 1:
+            if len(spec.tape.measurements) == 1:
                 res = (res,)
             i = 0
-            if measurements and isinstance(measurements[0], self._qml.measurements.ProbabilityMP):
+            if spec.probabilities:
                 probs = xp.rows(res[0], B, 2**n)
                 i += 1
             if spec.statevector:
                 state = xp.rows(res[i], B, 2**n)
                 i += 1
-            if spec.constants:
-                measured = dict(zip(spec.expvals, res[i:]))
-                ev_cols = [
-                    xp.column(measured[k], B) + c if k in measured else xp.constant(c, B)
-                    for k, c in enumerate(spec.constants)
-                ]
-        ev = xp.stack(ev_cols, B) if task.observables else None
+            if spec.weights is not None:
+                # observable k = its identity part + its weights on the measured Pauli words
+                values = xp.columns(res[i:], B)  # (B, n_words)
+                ev = xp.combine(values, spec.weights, spec.constants, B)
         return TaskResult(batch_size=B, num_qubits=n, probabilities=probs, statevector=state,
-                          expectation_values=ev, metadata=meta)
+                          expectation_values=ev if task.observables else None, metadata=meta)
 
 
 class _NumPy:
@@ -412,16 +407,13 @@ class _NumPy:
         return np.array(np.broadcast_to(a, (B, dim)))
 
     @staticmethod
-    def column(x: Any, B: int) -> np.ndarray:
-        return np.broadcast_to(np.asarray(x, dtype=float).reshape(-1), (B,)).copy()
-
-    @staticmethod
-    def constant(c: float, B: int) -> np.ndarray:
-        return np.full(B, float(c))
-
-    @staticmethod
-    def stack(cols: Sequence[Any], B: int) -> np.ndarray:
+    def columns(xs: Sequence[Any], B: int) -> np.ndarray:
+        cols = [np.broadcast_to(np.asarray(x, dtype=float).reshape(-1), (B,)) for x in xs]
         return np.stack(cols, axis=1) if cols else np.zeros((B, 0))
+
+    @staticmethod
+    def combine(values: np.ndarray, weights: np.ndarray, constants: np.ndarray, B: int) -> np.ndarray:
+        return constants[None, :] + values @ weights.T
 
 
 class _Torch:
@@ -439,23 +431,19 @@ class _Torch:
         return a.expand(B, dim) if a.shape[0] == 1 and B > 1 else a
 
     @classmethod
-    def column(cls, x: Any, B: int):
+    def columns(cls, xs: Sequence[Any], B: int):
         import torch
 
-        a = cls._t(x).to(dtype=torch.float64).reshape(-1)
-        return a.expand(B) if a.shape[0] == 1 and B > 1 else a
+        cols = [cls._t(x).to(torch.float64).reshape(-1).expand(B) for x in xs]
+        return torch.stack(cols, dim=1) if cols else torch.zeros((B, 0), dtype=torch.float64)
 
     @staticmethod
-    def constant(c: float, B: int):
+    def combine(values, weights: np.ndarray, constants: np.ndarray, B: int):
         import torch
 
-        return torch.full((B,), float(c), dtype=torch.float64)
-
-    @staticmethod
-    def stack(cols: Sequence[Any], B: int):
-        import torch
-
-        return torch.stack(list(cols), dim=1) if cols else torch.zeros((B, 0), dtype=torch.float64)
+        w = torch.as_tensor(weights, dtype=torch.float64)
+        c = torch.as_tensor(constants, dtype=torch.float64)
+        return c.unsqueeze(0) + values @ w.T
 
 
 class LightningQubitBackend(PennyLaneBackend):

@@ -37,7 +37,16 @@ from qbridge.ir.observables import PauliSum
 from qbridge.ir.parameters import ParameterExpression
 from qbridge.sim.statevector import _normalise_inputs
 
-__all__ = ["GATE_TABLE", "native_gates", "pennylane_op", "hamiltonian", "TapeSpec", "build_tape"]
+__all__ = [
+    "GATE_TABLE",
+    "native_gates",
+    "pennylane_op",
+    "pauli_word",
+    "hamiltonian",
+    "word_weights",
+    "TapeSpec",
+    "build_tape",
+]
 
 
 @dataclass(frozen=True)
@@ -127,22 +136,56 @@ def pennylane_op(op: Instruction, columns: Mapping[str, Any] | None = None, *, t
     return qml.adjoint(pl) if g.adjoint else pl
 
 
+_LETTER = {"X": "PauliX", "Y": "PauliY", "Z": "PauliZ"}
+
+
+def pauli_word(word: str):
+    """The PennyLane observable of a Pauli word (``"XIZ"``: X on wire 0, Z on wire 2)."""
+    factors = [getattr(qml, _LETTER[p])(q) for q, p in enumerate(word) if p != "I"]
+    if not factors:
+        return qml.Identity(0)
+    return factors[0] if len(factors) == 1 else qml.prod(*factors)
+
+
 def hamiltonian(obs: PauliSum) -> tuple[float, Any]:
     """(constant, PennyLane observable or None): identity terms are split off as a constant."""
     const = 0.0
     coeffs: list[float] = []
     ops: list[Any] = []
-    letter = {"X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
     for term in obs.terms:
         if not term.support:
             const += term.coeff
             continue
-        factors = [letter[term.paulis[q]](q) for q in term.support]
-        ops.append(factors[0] if len(factors) == 1 else qml.prod(*factors))
+        ops.append(pauli_word(term.paulis))
         coeffs.append(term.coeff)
     if not ops:
         return const, None
     return const, qml.Hamiltonian(coeffs, ops)
+
+
+def word_weights(observables: Sequence[PauliSum]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Distinct non-identity Pauli words of ``observables``, their weights (n_obs, n_words) and
+    the identity constants (n_obs,): ``<O_k> = const[k] + weights[k] @ <words>``.
+
+    One ``expval`` per distinct word rather than one per Hamiltonian: devices evaluate named
+    Pauli words with specialised kernels (lightning's Hamiltonian path is 2-20x slower), words
+    shared between observables are measured once, and the same layout serves Braket's adapter.
+    """
+    words: list[str] = []
+    for obs in observables:
+        for term in obs.terms:
+            if term.support and term.paulis not in words:
+                words.append(term.paulis)
+    index = {w: i for i, w in enumerate(words)}
+    weights = np.zeros((len(observables), len(words)))
+    consts = np.zeros(len(observables))
+    for k, obs in enumerate(observables):
+        for term in obs.terms:
+            if term.support:
+                weights[k, index[term.paulis]] += term.coeff
+            else:
+                consts[k] += term.coeff
+    return tuple(words), weights, consts
 
 
 def _encoded_state(circuit: Circuit, inputs: Mapping[str, Any], differentiable: bool):
@@ -188,9 +231,11 @@ class TapeSpec:
     batch_size: int
     num_qubits: int
     shots: int | None
+    probabilities: bool
     statevector: bool
-    constants: tuple[float, ...]  # one per observable: its identity part
-    expvals: tuple[int, ...]  # observable indices measured by the tape, in measurement order
+    words: tuple[str, ...] = ()  # one expval each, after probs and state
+    weights: Any = None  # (n_obs, n_words): observable k = constants[k] + weights[k] @ word values
+    constants: Any = None  # (n_obs,)
 
 
 def _columns(task: Any, differentiable: bool) -> dict[str, Any]:
@@ -246,23 +291,18 @@ def build_tape(
         ops.append(qml.GlobalPhase(-1.0 * _value(phase, cols), wires=list(range(n))))
     all_wires = list(range(n))
     meas: list[Any] = []
-    consts: list[float] = []
-    measured: list[int] = []
+    words, weights, consts = word_weights(observables) if shots is None else ((), None, None)
     if shots is None:
         if probabilities:
             meas.append(qml.probs(wires=all_wires))
         if statevector:
             meas.append(qml.state())
-        for k, obs in enumerate(observables):
-            const, h = hamiltonian(obs)
-            consts.append(const)
-            if h is not None:
-                meas.append(qml.expval(h))
-                measured.append(k)
+        meas.extend(qml.expval(pauli_word(w)) for w in words)
     else:
         meas.append(qml.sample(wires=all_wires))
     if not ops:  # an empty circuit still needs its wires named
         ops = [qml.Identity(wires=all_wires)]
     tape = qml.tape.QuantumScript(ops, meas, shots=shots)
-    return TapeSpec(tape, task.batch_size, n, shots, statevector, tuple(consts), tuple(measured))
+    return TapeSpec(tape, task.batch_size, n, shots, probabilities and shots is None, statevector and shots is None,
+                    words, weights if observables else None, consts if observables else None)
 
