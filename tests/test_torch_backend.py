@@ -265,8 +265,10 @@ def test_a_config_and_settings_combine(torch_backend):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "qbridge.sim/torch backend: a parameterless circuit run with parameter_values of shape (B, 0) "
-    "returns 1 row instead of B (Task.batch_size is B); the estimation layer now reports it as a JobError"
+    "torch backend bug: for a circuit without parameters, TorchBackend._execute -> sim.statevector."
+    "simulate -> _param_columns returns batch 1 and ignores parameter_values of shape (B, 0), so the "
+    "result has 1 row where Task.batch_size is B (other adapters return B rows: plugins use "
+    "Task(c, np.zeros((B, 0))) for repetitions); the core now raises JobError instead of an IndexError"
 ))
 def test_parameterless_circuit_with_a_batch_of_empty_bindings(torch_backend):
     res = torch_backend.run(Task(Circuit(1).h(0), np.zeros((5, 0)), observables=("Z",))).result()[0]
