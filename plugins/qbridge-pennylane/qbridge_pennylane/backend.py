@@ -211,7 +211,8 @@ class PennyLaneBackend(Backend):
 
     def _make_device(self, num_qubits: int, *, seed: int | None = None, precision: str = "double"):
         kwargs: dict[str, Any] = dict(self.device_options)
-        if seed is not None:
+        if self._accepts("seed"):
+            # None: fresh OS entropy (PennyLane's default, "global", would draw on NumPy's global RNG)
             kwargs["seed"] = seed
         if self._accepts("c_dtype"):
             kwargs["c_dtype"] = np.complex64 if precision == "single" else np.complex128

@@ -268,7 +268,8 @@ def build_tape(
     """The tape of one task: the native ``circuit`` (measurements removed) with the task's batch.
 
     Exact: ``probs`` over all wires (wire 0 = MSB), ``state`` when asked, one ``expval`` per
-    observable with non-identity terms. Shots: one ``sample`` over all wires.
+    distinct Pauli word of the observables (:func:`word_weights`). Shots: one ``sample`` over all
+    wires. Gate parameters are the task's binding columns, so a batch is one broadcast tape.
     """
     n = circuit.num_qubits
     cols = _columns(task, differentiable)
