@@ -292,6 +292,9 @@ class BackendHarness:
             "declares restricted connectivity; the suite's circuits need all-to-all coupling",
         )
 
+    def require_simulator(self) -> None:
+        self.require(self.target.simulator, "declares simulator=False; the suite does not spend QPU time")
+
     def require_qubits(self, n: int) -> None:
         limit = self.target.num_qubits
         self.require(limit is None or n <= limit, f"the test needs {n} qubits and the target has {limit}")

@@ -97,7 +97,7 @@ def _harness_for(config: pytest.Config, spec: BackendSpec) -> BackendHarness:
             cache[key] = exc
     entry = cache[key]
     if isinstance(entry, BackendUnavailableError):
-        reason = f"backend {spec.label} is not available here: {entry.message}"
+        reason = f"[{spec.label}] {entry.message}"
         if config.getoption("qbridge_require_available", default=False):
             pytest.fail(reason + " (--qbridge-require-available is set)", pytrace=False)
         pytest.skip(reason)
