@@ -1,0 +1,756 @@
+"""Shot allocation and error mitigation on any backend, as one submission.
+
+:func:`run_mitigated` is what ``Backend.run`` does (through the hook in
+:func:`qbridge.primitives.estimation.run_with_estimation`) when a run asks for mitigation
+(``RunConfig.mitigation``) or a non-uniform shot allocation (``RunConfig.options``):
+
+1. build: per task, the noise-scaled circuits (ZNE), their random twirls, and per circuit the
+   measurement circuit of every qubit-wise commuting group; the readout calibration circuits;
+   the shots each needs (allocation);
+2. compile every circuit (errors before any compute), and execute them all in ONE
+   ``Backend._execute`` call -- circuits that need more shots go out as several copies of one
+   compiled task in that same call, since a submission has one shot count;
+3. combine: pool copies and twirls, correct readout, extrapolate, propagate standard errors.
+
+Only ``allocation="precision"`` with ``variance="pilot"`` makes two submissions (the pilot, then
+the run it sizes).
+
+Options (``RunConfig.options``; all optional):
+
+======================  ===================================================================
+``allocation``          ``uniform`` | ``proportional`` | ``precision`` (default uniform; a
+                        ``precision`` alone implies ``precision``)
+``precision``           target standard error for ``allocation="precision"``
+``variance``            ``bound`` (worst case, default) | ``pilot``; ``pilot_shots``
+``readout_method``      ``tensored`` (default) | ``full``
+``calibration_shots``   shots per calibration circuit (default: ``shots``)
+``calibration_width``   ``circuit`` (default: the task's qubits) | ``device`` (every qubit of
+                        the target; use it when a transpiler places circuits on other qubits)
+``scale_factors``       noise scales for ZNE (default ``(1, 3, 5)``)
+``fold_method``         ``global`` (default) | ``gates`` | ``random``
+``extrapolation``       ``richardson`` (default) | ``linear`` | ``polynomial`` | ``exponential``
+``order``               degree for ``polynomial``; ``asymptote`` for ``exponential`` (default:
+                        the observable's identity coefficient, its value at full depolarization)
+``twirl_instances``     random twirls per circuit (default 8); ``twirl_gates`` (default all)
+``mitigation_seed``     seed of twirling and random folding (default: the run's seed)
+``fold_barriers``       keep barriers between folded pieces (default true)
+``max_copies``          most copies of one circuit when shots are split (default 16)
+======================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..exceptions import JobError, ValidationError
+from ..ir.circuit import Circuit
+from ..ir.observables import PauliSum
+from ..primitives.estimation import measurement_circuit, qubitwise_groups
+from .allocation import ALLOCATIONS, allocate_shots, group_weights, predicted_stderr, split_into_copies
+from .native import native_mitigation
+from .readout import (
+    READOUT_METHODS,
+    FullCalibration,
+    MitigationError,
+    NoCorrection,
+    TensoredCalibration,
+    calibrate,
+    calibration_circuits,
+    correct_distribution,
+    nearest_probability_distribution,
+)
+from .samples import Samples
+from .twirl import TwirlTemplate
+from .zne import EXTRAPOLATIONS, FOLD_METHODS, extrapolate, fold
+
+__all__ = ["TECHNIQUES", "MitigationSettings", "wants_pipeline", "run_mitigated"]
+
+TECHNIQUES = ("readout", "zne", "twirl", "native")
+
+
+# -- settings ----------------------------------------------------------------------------------------
+
+
+def _floats(value: Any, what: str) -> tuple[float, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.replace(" ", "").strip("()[]").split(",") if v]
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a list of numbers like (1, 3, 5), got {value!r}") from None
+    return out
+
+
+def _int(value: Any, what: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _choice(value: Any, what: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {list(choices)}")
+    return value
+
+
+@dataclass(frozen=True)
+class MitigationSettings:
+    techniques: tuple[str, ...] = ()
+    allocation: str = "uniform"
+    precision: float | None = None
+    variance: str = "bound"
+    pilot_shots: int | None = None
+    readout_method: str = "tensored"
+    calibration_shots: int | None = None
+    calibration_width: str = "circuit"
+    scale_factors: tuple[float, ...] = (1.0, 3.0, 5.0)
+    fold_method: str = "global"
+    extrapolation: str = "richardson"
+    order: int | None = None
+    asymptote: float | None = None
+    twirl_instances: int = 8
+    twirl_gates: tuple[str, ...] | None = None
+    seed: int | None = None
+    barriers: bool = True
+    max_copies: int = 16
+
+    @staticmethod
+    def from_config(config: Any) -> "MitigationSettings":
+        techniques = tuple(dict.fromkeys(config.mitigation))  # order kept, duplicates dropped
+        unknown = [t for t in techniques if t not in TECHNIQUES]
+        if unknown:
+            raise ValueError(f"unknown mitigation {unknown}; choose from {list(TECHNIQUES)} (comma-separated)")
+        o = dict(config.options or {})
+        precision = o.get("precision")
+        allocation = o.get("allocation", "precision" if precision is not None else "uniform")
+        _choice(allocation, "shot allocation", ALLOCATIONS)
+        if precision is not None:
+            if isinstance(precision, bool) or not isinstance(precision, numbers.Real) or not precision > 0:
+                raise ValueError(f"precision (target standard error) must be a number > 0, got {precision!r}")
+            precision = float(precision)
+        if allocation == "precision" and precision is None:
+            raise ValueError("allocation 'precision' needs options={'precision': <target standard error>}")
+        variance = _choice(o.get("variance", "bound"), "variance estimate", ("bound", "pilot"))
+        pilot = o.get("pilot_shots")
+        pilot = None if pilot is None else _int(pilot, "pilot_shots")
+        cal = o.get("calibration_shots")
+        cal = None if cal is None else _int(cal, "calibration_shots")
+        scales = _floats(o.get("scale_factors", (1, 3, 5)), "scale_factors")
+        if "zne" in techniques:
+            if len(scales) < 2 or len(set(scales)) != len(scales) or min(scales) < 1:
+                raise ValueError(f"scale_factors must be at least 2 distinct numbers >= 1, got {scales}")
+        order = o.get("order")
+        order = None if order is None else _int(order, "order")
+        extrapolation = _choice(o.get("extrapolation", "richardson"), "extrapolation", EXTRAPOLATIONS)
+        if extrapolation == "polynomial" and order is None:
+            order = 2
+        asym = o.get("asymptote")
+        if asym is not None and (isinstance(asym, bool) or not isinstance(asym, numbers.Real)):
+            raise ValueError(f"asymptote must be a number, got {asym!r}")
+        gates = o.get("twirl_gates")
+        if isinstance(gates, str):
+            gates = tuple(g.strip() for g in gates.split(",") if g.strip())
+        seed = o.get("mitigation_seed", config.seed)
+        if seed is not None:
+            seed = _int(seed, "mitigation_seed", 0)
+        return MitigationSettings(
+            techniques=techniques,
+            allocation=allocation,
+            precision=precision,
+            variance=variance,
+            pilot_shots=pilot,
+            readout_method=_choice(o.get("readout_method", "tensored"), "readout method", READOUT_METHODS),
+            calibration_shots=cal,
+            calibration_width=_choice(o.get("calibration_width", "circuit"), "calibration_width", ("circuit", "device")),
+            scale_factors=scales,
+            fold_method=_choice(o.get("fold_method", "global"), "folding method", FOLD_METHODS),
+            extrapolation=extrapolation,
+            order=order,
+            asymptote=None if asym is None else float(asym),
+            twirl_instances=_int(o.get("twirl_instances", 8), "twirl_instances"),
+            twirl_gates=None if gates is None else tuple(gates),
+            seed=seed,
+            barriers=bool(o.get("fold_barriers", True)),
+            max_copies=_int(o.get("max_copies", 16), "max_copies"),
+        )
+
+    def uses(self, technique: str) -> bool:
+        return technique in self.techniques
+
+
+def wants_pipeline(config: Any) -> bool:
+    """Whether a run needs this module: mitigation asked for, or a non-uniform allocation."""
+    if config.mitigation:
+        return True
+    o = config.options or {}
+    return o.get("allocation", "uniform") != "uniform" or o.get("precision") is not None
+
+
+# -- one submission ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    task: Any  # Task; its rows are (instance j, binding b) at j * bindings + b
+    desired: int | None  # shots wished for per row (None: exact)
+    bindings: int = 1  # the original task's batch size
+    instances: int = 1  # twirl instances, as rows
+    copies: int = 1
+    first: int = 0  # index of its first copy in the compiled list
+
+
+class _Submission:
+    """Distinct circuits to run, each compiled once and sent as ``copies`` identical tasks."""
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry] = []
+
+    def add(self, task: Any, desired: int | None, bindings: int = 1, instances: int = 1) -> int:
+        self.entries.append(_Entry(task, desired, bindings, instances))
+        return len(self.entries) - 1
+
+    def plan(self, backend: Any, config: Any, settings: MitigationSettings) -> tuple[Any, list[Any]]:
+        """(config to execute with, compiled tasks with copies in place); compiles everything."""
+        t = backend.target
+        if config.shots is None:
+            unit = None
+            for e in self.entries:
+                e.copies = 1
+        else:
+            unit, copies = split_into_copies(
+                [e.desired for e in self.entries], min_shots=t.min_shots, max_shots=t.max_shots,
+                max_copies=settings.max_copies,
+            )
+            for e, c in zip(self.entries, copies):
+                e.copies = int(c)
+        exec_config = replace(config, shots=unit, mitigation=("native",) if settings.uses("native") else ())
+        compiled: list[Any] = []
+        for e in self.entries:
+            comp = backend.compile(e.task, exec_config)
+            e.first = len(compiled)
+            compiled.extend([comp] * e.copies)
+        return exec_config, compiled
+
+    def shots(self, i: int, unit: int | None) -> int:
+        """Shots that entry ``i`` spends per binding (all its copies and twirl instances)."""
+        e = self.entries[i]
+        return 0 if unit is None else e.copies * e.instances * unit
+
+    def samples(self, raw: Sequence[Any], compiled: Sequence[Any], i: int, row: int) -> Samples:
+        """The entry's outcomes of binding ``row`` over all qubits, pooled over copies and instances."""
+        e = self.entries[i]
+        n = e.task.circuit.num_qubits
+        res = raw[e.first: e.first + e.copies]
+        rows = [j * e.bindings + row for j in range(e.instances)]
+        if res[0].counts is not None:
+            return Samples.from_counts([r.counts[k] for r in res for k in rows], n)
+        parts = []
+        for r in res:
+            for k in rows:
+                p = r.probabilities[k]
+                p = p.detach().cpu().numpy() if hasattr(p, "detach") else np.asarray(p)
+                parts.append(Samples.from_probabilities(p, n, atol=1e-15))
+        return Samples.pool(parts)
+
+    def layout(self, raw: Sequence[Any], i: int) -> tuple[int, ...] | None:
+        lay = raw[self.entries[i].first].metadata.get("layout") if raw[self.entries[i].first].metadata else None
+        return None if lay is None else tuple(int(q) for q in lay)
+
+    def native_report(self, raw: Sequence[Any], i: int) -> Any:
+        md = raw[self.entries[i].first].metadata or {}
+        return md.get("native_mitigation")
+
+
+def _numpy(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+@dataclass(frozen=True)
+class _Variant:
+    scale: float  # actual noise scale
+    circuit: Circuit  # folded, and a twirl template when twirling
+    frames: np.ndarray | None = None  # (instances, frame parameters) or None
+    frame_names: tuple[str, ...] = ()
+
+    @property
+    def instances(self) -> int:
+        return 1 if self.frames is None else len(self.frames)
+
+
+def _rows_task(task: Any, variant: _Variant, circuit: Circuit | None = None) -> Any:
+    """``task`` running ``circuit`` (default the variant's) for every (instance, binding) row:
+    row j * B + b holds binding b with twirl frame j. No observables, no state vector."""
+    circuit = variant.circuit if circuit is None else circuit
+    names = task.circuit.parameter_names
+    if variant.frames is None and circuit.parameter_names == names:
+        return replace(task, circuit=circuit, observables=(), statevector=False)
+    B, J = task.batch_size, variant.instances
+    pv = task.parameter_array()
+    cols = {n: np.tile(pv[:, i], J) for i, n in enumerate(names)}
+    if variant.frames is not None:
+        for i, n in enumerate(variant.frame_names):
+            cols[n] = np.repeat(variant.frames[:, i], B)
+    new_names = circuit.parameter_names
+    new_pv = np.column_stack([cols[n] for n in new_names]) if new_names else None
+    inputs = {k: np.tile(np.broadcast_to(_numpy(v), (B, v.shape[1])), (J, 1)) for k, v in task.inputs.items()}
+    return replace(task, circuit=circuit, parameter_values=new_pv, inputs=inputs, observables=(), statevector=False)
+
+
+def _variants(circuit: Circuit, settings: MitigationSettings, rng: np.random.Generator, zne: bool) -> list[_Variant]:
+    """The noise-scaled (and twirled) versions of one task's circuit."""
+    out = []
+    scales = settings.scale_factors if zne else (1.0,)
+    for s in scales:
+        if zne:
+            folded, actual = fold(circuit, s, settings.fold_method, seed=rng, barriers=settings.barriers)
+        else:
+            folded, actual = circuit, 1.0
+        if settings.uses("twirl"):
+            tpl = TwirlTemplate(folded, settings.twirl_gates)
+            if tpl.slots:
+                out.append(_Variant(actual, tpl.circuit, tpl.frames(settings.twirl_instances, rng), tuple(tpl.names)))
+                continue
+        out.append(_Variant(actual, folded))
+    return out
+
+
+# -- calibration -------------------------------------------------------------------------------------
+
+
+class _Calibrations:
+    """Readout calibrations per width, built before the run and read back after it."""
+
+    def __init__(self, settings: MitigationSettings, shots: int | None) -> None:
+        self.settings = settings
+        self.shots = settings.calibration_shots or shots
+        self.entries: dict[int, list[int]] = {}
+        self.results: dict[int, Any] = {}
+        self.layouts: dict[int, tuple[int, ...] | None] = {}
+
+    def width(self, backend: Any, n: int) -> int:
+        if self.settings.calibration_width == "device" and backend.target.num_qubits:
+            return max(int(backend.target.num_qubits), n)
+        return n
+
+    def request(self, sub: _Submission, backend: Any, n: int) -> int:
+        from ..backends.base import Task
+
+        w = self.width(backend, n)
+        if w not in self.entries:
+            self.entries[w] = [sub.add(Task(c), self.shots) for c in calibration_circuits(w, self.settings.readout_method)]
+        return w
+
+    def finish(self, sub: _Submission, raw: Sequence[Any], compiled: Sequence[Any]) -> None:
+        for w, ids in self.entries.items():
+            results = [sub.samples(raw, compiled, i, 0) for i in ids]
+            layout = sub.layout(raw, ids[0])
+            self.results[w] = calibrate(results, self.settings.readout_method, layout)
+            self.layouts[w] = layout
+
+    def shots_used(self, sub: _Submission, unit: int | None) -> int:
+        return sum(sub.shots(i, unit) for ids in self.entries.values() for i in ids)
+
+    def corrector(self, w: int, n: int, layout: tuple[int, ...] | None, warn: list[str]):
+        """(calibration, qubit map) for a task of ``n`` qubits measured at ``layout``."""
+        cal = self.results[w]
+        cal_layout = cal.physical_qubits
+        if layout is not None and cal_layout is not None:
+            pos = {p: i for i, p in enumerate(cal_layout)}
+            if all(p in pos for p in layout):
+                qubits = [pos[p] for p in layout]
+            else:
+                qubits = list(range(n))
+                warn.append(
+                    f"the circuit ran on physical qubits {list(layout)} but the readout calibration on "
+                    f"{list(cal_layout)}; corrected by logical qubit; set options calibration_width='device' "
+                    "to calibrate every qubit of the device"
+                )
+        else:
+            qubits = list(range(n))
+        return cal, qubits
+
+
+class _Mapped:
+    """A calibration applied to a register whose qubit i is the calibration's qubit ``qubits[i]``."""
+
+    def __init__(self, cal: Any, qubits: Sequence[int]) -> None:
+        self.cal = cal
+        self.qubits = list(qubits)
+        self.identity = self.qubits == list(range(cal.num_qubits))
+
+    def estimate(self, samples: Samples, terms):
+        if self.identity:
+            return self.cal.estimate(samples, terms)
+        if isinstance(self.cal, FullCalibration):
+            sub = self.cal.restrict(self.qubits)
+            m, v, _ = sub.estimate(samples, terms)
+            # the sub-register's matrix is not a slice of the calibration's parameters: its own
+            # shot noise is left out (documented); the tensored model keeps it
+            return m, v, np.zeros(self.cal.num_params)
+        n = self.cal.num_qubits
+        sub = TensoredCalibration(self.cal.e0[self.qubits], self.cal.e1[self.qubits], self.cal.shots0, self.cal.shots1)
+        m, v, d = sub.estimate(samples, terms)
+        full = np.zeros(2 * n)
+        k = len(self.qubits)
+        np.add.at(full, self.qubits, d[:k])
+        np.add.at(full, [n + q for q in self.qubits], d[k:])
+        return m, v, full
+
+    def quad(self, d: np.ndarray) -> float:
+        return self.cal.quad(d)
+
+    def distribution(self, samples: Samples) -> dict[str, float]:
+        cal = self.cal if self.identity else self.cal.restrict(self.qubits)
+        return correct_distribution(samples, cal)
+
+
+# -- plans ---------------------------------------------------------------------------------------------
+
+
+def _terms_by_group(obs: PauliSum, groups) -> tuple[float, dict[int, list[tuple[float, tuple[int, ...]]]]]:
+    where = {w: g for g, (_, members) in enumerate(groups) for w in members}
+    const = 0.0
+    out: dict[int, list] = {}
+    for t in obs.terms:
+        if set(t.paulis) == {"I"}:
+            const += t.coeff
+        else:
+            out.setdefault(where[t.paulis], []).append((t.coeff, t.support))
+    return const, out
+
+
+@dataclass
+class _EstimationPlan:
+    task: Any
+    groups: list
+    scales: list[float]
+    ids: list[list[int]]  # [scale][group] -> entry id
+    shots_per_group: np.ndarray | None
+    cal_width: int | None
+    allocation: dict = field(default_factory=dict)
+
+    def combine(self, sub, raw, compiled, unit, settings, cals, native) -> Any:
+        from ..backends.base import TaskResult
+
+        task = self.task
+        B, n = task.batch_size, task.circuit.num_qubits
+        O = len(task.observables)
+        K = len(self.scales)
+        warn: list[str] = []
+        corr: Any = NoCorrection()
+        if self.cal_width is not None:
+            layouts = [sub.layout(raw, i) for per in self.ids for i in per]
+            if len(set(layouts)) > 1:
+                warn.append(f"the measurement circuits ran on different layouts {sorted(set(map(str, layouts)))}; "
+                            "readout corrected with the first one's")
+            cal, qubits = cals.corrector(self.cal_width, n, layouts[0] if layouts else None, warn)
+            corr = _Mapped(cal, qubits)
+        parts = [_terms_by_group(obs, self.groups) for obs in task.observables]
+        values = np.zeros((B, O))
+        errs = np.zeros((B, O))
+        raw_values = np.zeros((B, O))
+        raw_errs = np.zeros((B, O))
+        per_scale = np.zeros((B, K, O))
+        per_scale_err = np.zeros((B, K, O))
+        k0 = int(np.argmin(self.scales))
+        for b in range(B):
+            E = np.zeros((K, O))
+            V = np.zeros((K, O))
+            D: list[list[Any]] = [[0.0] * O for _ in range(K)]
+            for k in range(K):
+                pooled = [sub.samples(raw, compiled, self.ids[k][g], b) for g in range(len(self.groups))]
+                for o, (const, by_group) in enumerate(parts):
+                    E[k, o] += const
+                    for g, terms in by_group.items():
+                        m, v, d = corr.estimate(pooled[g], terms)
+                        E[k, o] += m
+                        V[k, o] += v
+                        D[k][o] = D[k][o] + d
+                    if k == k0:
+                        raw_values[b, o] = const
+                        for g, terms in by_group.items():
+                            m, v, _ = NoCorrection().estimate(pooled[g], terms)
+                            raw_values[b, o] += m
+                            raw_errs[b, o] += v
+            per_scale[b], per_scale_err[b] = E, np.sqrt(V)
+            for o in range(O):
+                if settings.uses("zne"):
+                    asym = settings.asymptote if settings.asymptote is not None else parts[o][0]
+                    ext = extrapolate(self.scales, E[:, o], np.sqrt(V[:, o]), settings.extrapolation,
+                                      order=settings.order, asymptote=asym)
+                    jac = ext.jacobian
+                    values[b, o] = ext.value
+                else:
+                    jac = np.ones(1)
+                    values[b, o] = E[0, o]
+                var = float((jac * jac) @ V[:, o])
+                dtot = sum((jac[k] * D[k][o] for k in range(K)), 0.0)
+                if not isinstance(dtot, float):
+                    var += corr.quad(dtot)
+                errs[b, o] = math.sqrt(max(var, 0.0))
+        raw_errs = np.sqrt(raw_errs)
+        md: dict[str, Any] = {
+            "measurement_groups": [g for g, _ in self.groups],
+            "unmitigated": {"expectation_values": raw_values, "stderr": raw_errs,
+                            "scale_factor": self.scales[k0]},
+        }
+        mit: dict[str, Any] = {"techniques": list(settings.techniques)}
+        per_row = [sub.shots(i, unit) for per in self.ids for i in per]
+        base = [sub.shots(i, unit) for i in self.ids[k0]]
+        if unit is not None:
+            mit["shots"] = {
+                "per_binding": int(sum(per_row)),
+                "unmitigated_equivalent": int(sum(base)),
+                "zne_extra": int(sum(per_row) - sum(base)),
+                "readout_calibration": cals.shots_used(sub, unit) if self.cal_width is not None else 0,
+                "total": int(sum(per_row) * B + (cals.shots_used(sub, unit) if self.cal_width is not None else 0)),
+            }
+        mit["circuits"] = len(per_row)
+        if settings.uses("zne"):
+            mit["zne"] = {"scale_factors": list(settings.scale_factors), "actual_scales": list(self.scales),
+                          "fold_method": settings.fold_method, "extrapolation": settings.extrapolation,
+                          "order": settings.order, "values": per_scale, "stderr": per_scale_err}
+        if settings.uses("twirl"):
+            mit["twirl"] = {"instances": settings.twirl_instances,
+                            "gates": list(settings.twirl_gates) if settings.twirl_gates else "all"}
+        if self.cal_width is not None:
+            mit["readout"] = {"method": settings.readout_method, "calibration": cals.results[self.cal_width].to_dict()}
+        if settings.uses("native"):
+            mit["native"] = native
+        if settings.techniques:
+            mit["seed"] = settings.seed
+        if warn:
+            mit["warnings"] = warn
+            for w in warn:
+                warnings.warn(w, stacklevel=3)
+        md["mitigation"] = mit
+        if self.allocation:
+            md["allocation"] = self.allocation
+        return TaskResult(batch_size=B, num_qubits=n, expectation_values=values, stderr=errs,
+                          shots=None if unit is None else int(sum(per_row)), metadata=md)
+
+
+@dataclass
+class _SamplingPlan:
+    task: Any
+    ids: list[int]  # the one entry (twirl instances are its rows)
+    readout: tuple[int, ...]
+    cal_width: int | None
+
+    def combine(self, sub, raw, compiled, unit, settings, cals, native) -> Any:
+        from ..backends.base import TaskResult
+
+        task = self.task
+        B = task.batch_size
+        m = len(self.readout)
+        warn: list[str] = []
+        counts, probs, quasi, nearest = [], [], [], []
+        corr = None
+        if self.cal_width is not None:
+            lay = sub.layout(raw, self.ids[0])
+            cal, qubits = cals.corrector(self.cal_width, task.circuit.num_qubits, lay, warn)
+            corr = _Mapped(cal, [qubits[q] for q in self.readout])
+        for b in range(B):
+            s = Samples.pool([sub.samples(raw, compiled, i, b) for i in self.ids]).select(self.readout)
+            if s.exact:
+                probs.append(s.dense())
+            else:
+                counts.append({k: int(v) for k, v in s.to_dict().items()})
+            if corr is not None:
+                q = corr.distribution(s)
+                quasi.append(q)
+                nearest.append(nearest_probability_distribution(q))
+        md: dict[str, Any] = {"mitigation": {"techniques": list(settings.techniques),
+                                             "circuits": len(self.ids)}}
+        if unit is not None:
+            cal_shots = cals.shots_used(sub, unit) if self.cal_width is not None else 0
+            md["mitigation"]["shots"] = {"per_binding": int(sum(sub.shots(i, unit) for i in self.ids)),
+                                         "readout_calibration": cal_shots}
+        if corr is not None:
+            md["quasi_dists"] = quasi
+            md["nearest_probabilities"] = nearest
+            md["mitigation"]["readout"] = {"method": settings.readout_method,
+                                           "calibration": cals.results[self.cal_width].to_dict()}
+        if settings.uses("twirl"):
+            md["mitigation"]["twirl"] = {"instances": settings.twirl_instances}
+        if settings.uses("native"):
+            md["mitigation"]["native"] = native
+        if warn:
+            md["mitigation"]["warnings"] = warn
+            for w in warn:
+                warnings.warn(w, stacklevel=3)
+        return TaskResult(
+            batch_size=B, num_qubits=m,
+            probabilities=np.stack(probs) if probs else None,
+            counts=tuple(counts) if counts else None,
+            shots=None if unit is None else int(sum(sub.shots(i, unit) for i in self.ids)),
+            metadata=md,
+        )
+
+
+# -- the run -------------------------------------------------------------------------------------------
+
+
+def _execute(backend: Any, compiled: list[Any], exec_config: Any) -> list[Any]:
+    raw = backend._execute(compiled, exec_config) if compiled else []
+    if len(raw) != len(compiled):
+        raise JobError(f"{backend.backend_name} returned {len(raw)} result(s) for {len(compiled)} task(s)",
+                       backend=backend.backend_name)
+    for res, comp in zip(raw, compiled):
+        if res.batch_size != comp.task.batch_size:
+            raise JobError(
+                f"{backend.backend_name} returned {res.batch_size} row(s) for a batch of {comp.task.batch_size}; "
+                "a backend must return one row per binding",
+                backend=backend.backend_name,
+            )
+    return raw
+
+
+def _pilot_sigma(backend: Any, tasks: Sequence[Any], config: Any, settings: MitigationSettings) -> list[np.ndarray | None]:
+    """Per task, (n_obs, n_groups) per-shot standard deviations from a pilot submission."""
+    pilot_shots = settings.pilot_shots or config.shots or 1000
+    sub = _Submission()
+    ids: list[list[int] | None] = []
+    for task in tasks:
+        if not task.observables:
+            ids.append(None)
+            continue
+        groups = qubitwise_groups(task.observables)
+        plain = _Variant(1.0, task.circuit)
+        ids.append([sub.add(_rows_task(task, plain, measurement_circuit(task.circuit, basis)), pilot_shots,
+                            task.batch_size) for basis, _ in groups])
+    pilot_config = replace(config, shots=pilot_shots)
+    exec_config, compiled = sub.plan(backend, pilot_config, replace(settings, techniques=()))
+    raw = _execute(backend, compiled, exec_config)
+    out: list[np.ndarray | None] = []
+    for task, tid in zip(tasks, ids):
+        if tid is None:
+            out.append(None)
+            continue
+        groups = qubitwise_groups(task.observables)
+        sig = np.zeros((len(task.observables), len(groups)))
+        for o, obs in enumerate(task.observables):
+            _, by_group = _terms_by_group(obs, groups)
+            for g, terms in by_group.items():
+                for b in range(task.batch_size):
+                    s = sub.samples(raw, compiled, tid[g], b)
+                    m, v, _ = NoCorrection().estimate(s, terms)
+                    # per-shot standard deviation: sqrt(variance of the mean * shots)
+                    sig[o, g] = max(sig[o, g], math.sqrt(v * s.shots))
+        out.append(np.maximum(sig, 1e-3 * group_weights(task.observables, groups)))
+    return out
+
+
+def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
+    """Body of ``Backend.run`` with mitigation or shot allocation (see the module notes)."""
+    from ..backends.base import LocalJob, Result
+
+    settings = MitigationSettings.from_config(config)
+    native = native_mitigation(backend) if settings.uses("native") else None
+    if settings.seed is None and (settings.uses("twirl") or (settings.uses("zne") and settings.fold_method == "random")):
+        settings = replace(settings, seed=int(np.random.SeedSequence().entropy % (2**63)))
+    rng = np.random.default_rng(settings.seed)
+    exact = config.shots is None
+    for task in tasks:
+        if task.statevector:
+            raise ValidationError("mitigation and shot allocation give expectation values and counts, not state "
+                                  "vectors; drop statevector=True", backend=backend.backend_name)
+        if settings.uses("zne") and not task.observables:
+            raise ValidationError("zero-noise extrapolation extrapolates expectation values; give observables "
+                                  "(Estimator) or drop 'zne'", backend=backend.backend_name)
+    sigmas: list[np.ndarray | None] = [None] * len(tasks)
+    if settings.allocation == "precision" and settings.variance == "pilot" and not exact:
+        sigmas = _pilot_sigma(backend, tasks, config, settings)
+
+    sub = _Submission()
+    cals = _Calibrations(settings, config.shots)
+    plans: list[Any] = []
+    for t_index, task in enumerate(tasks):
+        n = task.circuit.num_qubits
+        cal_width = cals.request(sub, backend, n) if settings.uses("readout") else None
+        variants = _variants(task.circuit.without_measurements() if task.observables else task.circuit,
+                             settings, rng, settings.uses("zne"))
+        if not task.observables:
+            v = variants[0]
+            readout = task.circuit.measured_qubits or tuple(range(n))
+            c = v.circuit if v.circuit.has_measurements else v.circuit.measure_all()
+            want = None if exact else max(1, int(math.ceil(config.shots / v.instances)))
+            ids = [sub.add(_rows_task(task, v, c), want, task.batch_size, v.instances)]
+            plans.append(_SamplingPlan(task, ids, tuple(readout), cal_width))
+            continue
+        groups = qubitwise_groups(task.observables)
+        allocation: dict[str, Any] = {}
+        if exact:
+            shots_g = None
+        else:
+            shots_g = allocate_shots(task.observables, groups, config.shots, settings.allocation,
+                                     precision=settings.precision, sigma=sigmas[t_index],
+                                     min_shots=backend.target.min_shots)
+            if settings.allocation == "precision" and settings.uses("zne"):
+                # the extrapolation amplifies variance by sum_k w_k^2 (linear methods): scale up
+                from .zne import extrapolation_weights
+
+                try:
+                    w = extrapolation_weights([v.scale for v in variants], settings.extrapolation, settings.order)
+                    shots_g = np.ceil(shots_g * float(w @ w)).astype(np.int64)
+                except ValueError:
+                    pass  # exponential: no fixed weights; the precision then holds per scale
+            if settings.allocation != "uniform":
+                sigma = sigmas[t_index] if sigmas[t_index] is not None else group_weights(task.observables, groups)
+                allocation = {"scheme": settings.allocation, "shots_per_group": shots_g.tolist(),
+                              "variance": settings.variance if settings.allocation == "precision" else "bound",
+                              "predicted_stderr": predicted_stderr(sigma, np.maximum(shots_g, 1)).tolist()
+                              if len(groups) else [0.0] * len(task.observables)}
+                if settings.precision is not None:
+                    allocation["precision"] = settings.precision
+        ids: list[list[int]] = []
+        for v in variants:
+            row = []
+            for g, (basis, _) in enumerate(groups):
+                want = None if shots_g is None else max(1, int(math.ceil(shots_g[g] / v.instances)))
+                task_g = _rows_task(task, v, measurement_circuit(v.circuit, basis))
+                row.append(sub.add(task_g, want, task.batch_size, v.instances))
+            ids.append(row)
+        plans.append(_EstimationPlan(task, groups, [v.scale for v in variants], ids, shots_g, cal_width, allocation))
+
+    exec_config, compiled = sub.plan(backend, config, settings)  # every compile error raises here
+    unit = exec_config.shots
+
+    def finish(job_id: str) -> Result:
+        raw = _execute(backend, compiled, exec_config)
+        if settings.uses("readout"):
+            cals.finish(sub, raw, compiled)
+        native_report = None
+        if settings.uses("native"):
+            reports = [sub.native_report(raw, e) for e in range(len(sub.entries))]
+            native_report = {"requested": native, "reported": next((r for r in reports if r is not None), None)}
+        out = []
+        for plan in plans:
+            if isinstance(plan, _EstimationPlan) and not plan.groups:
+                out.append(_constant_result(plan, settings))
+            else:
+                out.append(plan.combine(sub, raw, compiled, unit, settings, cals, native_report))
+        md = {"seed": config.seed, "mitigation": list(settings.techniques), "submissions": 1 + int(
+            settings.allocation == "precision" and settings.variance == "pilot" and not exact)}
+        return Result(tuple(out), backend.backend_name, job_id, config.shots, md)
+
+    return LocalJob(backend.backend_name, finish)
+
+
+def _constant_result(plan: _EstimationPlan, settings: MitigationSettings) -> Any:
+    """Observables of identity terms only: nothing to measure, exact values."""
+    from ..backends.base import TaskResult
+
+    task = plan.task
+    B = task.batch_size
+    vals = np.array([[sum(t.coeff for t in obs.terms) for obs in task.observables]] * B)
+    zeros = np.zeros_like(vals)
+    return TaskResult(batch_size=B, num_qubits=task.circuit.num_qubits, expectation_values=vals, stderr=zeros,
+                      metadata={"measurement_groups": [], "unmitigated": {"expectation_values": vals, "stderr": zeros},
+                                "mitigation": {"techniques": list(settings.techniques), "circuits": 0}})

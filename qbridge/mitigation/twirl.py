@@ -1,0 +1,226 @@
+"""Pauli twirling of two-qubit gates, on the IR.
+
+Each twirled gate U gets a random Pauli pair P (before) and R (after) with R U P = w U for a
+phase w, so the ideal circuit is unchanged (the phase is taken back out of the circuit's global
+phase, which makes the twirled circuit *equal* to the original, not only up to phase). Averaging
+over random instances turns the gate's noise into a Pauli channel, which zero-noise
+extrapolation and readout correction model much better than coherent errors.
+
+The pairs are derived from the gate matrices, not tabulated by hand: for P in the 16 two-qubit
+Paulis, R ~ U P U^dag must again be a Pauli. Clifford gates (cx, cz, cy, swap) admit all 16; a
+parametric gate such as rzz(theta) admits the pairs whose R does not depend on theta (checked at
+two angles), so symbolic parameters stay symbolic and a whole binding batch still goes out at once.
+
+Pure functions: (circuit, rng) -> circuit.
+"""
+
+from __future__ import annotations
+
+import cmath
+import itertools
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..ir.circuit import Circuit, Instruction
+from ..ir.gates import GATES, gate_matrix
+
+__all__ = ["twirl_pairs", "twirl_circuit", "twirl_instances", "twirlable_gates"]
+
+_P1 = {
+    "I": np.eye(2, dtype=complex),
+    "X": np.array([[0, 1], [1, 0]], dtype=complex),
+    "Y": np.array([[0, -1j], [1j, 0]], dtype=complex),
+    "Z": np.array([[1, 0], [0, -1]], dtype=complex),
+}
+_WORDS = ["".join(w) for w in itertools.product("IXYZ", repeat=2)]
+_GATE_OF = {"X": "x", "Y": "y", "Z": "z"}
+
+
+def _pauli2(word: str) -> np.ndarray:
+    # first letter on the gate's first qubit, the most significant bit (gates.py's convention)
+    return np.kron(_P1[word[0]], _P1[word[1]])
+
+
+_PAULIS = np.stack([_pauli2(w) for w in _WORDS])  # (16, 4, 4)
+
+
+def _as_pauli(m: np.ndarray) -> tuple[str, complex] | None:
+    """(word, w) with m == w * Pauli(word), or None when m is not a multiple of a Pauli."""
+    coeffs = np.einsum("kij,ji->k", _PAULIS, m) / 4  # tr(P m) / 4: Paulis are Hermitian
+    k = int(np.argmax(np.abs(coeffs)))
+    if abs(abs(coeffs[k]) - 1) < 1e-9 and np.allclose(m, coeffs[k] * _PAULIS[k], atol=1e-9):
+        return _WORDS[k], complex(coeffs[k])
+    return None
+
+
+@lru_cache(maxsize=None)
+def twirl_pairs(name: str) -> tuple[tuple[str, str, float], ...]:
+    """(before, after, phase) triples for gate ``name``: after . U . before == exp(i phase) U.
+
+    For parametric gates only the pairs valid at every angle are returned (the relation is
+    checked at two unrelated angles). The identity pair is always among them.
+    """
+    gate = GATES.get(name)
+    if gate is None or gate.num_qubits != 2:
+        return ()
+    param_sets = [()] if gate.num_params == 0 else [
+        tuple(0.37 + 0.91 * k for k in range(gate.num_params)),
+        tuple(1.93 - 0.53 * k for k in range(gate.num_params)),
+    ]
+    if gate.num_params == 0:
+        mats = [gate_matrix(name)]
+    else:  # both angle sets in one batched call (gate matrices are torch functions)
+        import torch
+
+        cols = [torch.tensor([a[i] for a in param_sets], dtype=torch.float64) for i in range(gate.num_params)]
+        mats = list(gate.matrix(*cols, dtype=torch.complex128).numpy())
+    out = []
+    for before in _WORDS:
+        found = None
+        for u in mats:
+            hit = _as_pauli(u @ _pauli2(before) @ u.conj().T)
+            if hit is None or (found is not None and (hit[0] != found[0] or abs(hit[1] - found[1]) > 1e-9)):
+                found = None
+                break
+            found = hit
+        if found is not None:
+            after, w = found
+            # U P U^dag = w R  =>  R U P = w R R U = w U
+            out.append((before, after, cmath.phase(w)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def twirlable_gates() -> tuple[str, ...]:
+    """Two-qubit gates of the library with a non-trivial twirling group."""
+    return tuple(n for n in sorted(GATES) if len(twirl_pairs(n)) > 1)
+
+
+def _check_gates(gates: Iterable[str] | None) -> frozenset[str] | None:
+    """The gate names to twirl; None: every gate with a non-trivial twirling group."""
+    if gates is None:
+        return None
+    if isinstance(gates, str):
+        gates = [g.strip() for g in gates.split(",") if g.strip()]
+    bad = [g for g in gates if len(twirl_pairs(g)) <= 1]
+    if bad:
+        raise ValueError(
+            f"cannot twirl {bad}: only two-qubit gates with Pauli frames that leave them unchanged "
+            f"can be twirled: {list(twirlable_gates())}"
+        )
+    return frozenset(gates)
+
+
+def _pauli_ops(word: str, qubits: Sequence[int]) -> list[Instruction]:
+    return [Instruction(_GATE_OF[p], (q,)) for p, q in zip(word, qubits) if p != "I"]
+
+
+def twirl_circuit(
+    circuit: Circuit,
+    rng: np.random.Generator | int | None = None,
+    gates: Iterable[str] | None = None,
+) -> Circuit:
+    """One random twirl of ``circuit``: every two-qubit gate named in ``gates`` (default: every
+    one of :func:`twirlable_gates`) gets a random Pauli frame. Measurements, barriers and state
+    preparation are kept where they are. The result equals ``circuit`` as a unitary, global phase
+    included."""
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    chosen = _check_gates(gates)
+    ops: list[Instruction] = []
+    phase = circuit.global_phase
+    for op in circuit:
+        pairs = twirl_pairs(op.name) if chosen is None or op.name in chosen else ()
+        if len(pairs) <= 1:
+            ops.append(op)
+            continue
+        before, after, ph = pairs[int(rng.integers(len(pairs)))]
+        ops.extend(_pauli_ops(before, op.qubits))
+        ops.append(op)
+        ops.extend(_pauli_ops(after, op.qubits))
+        phase = phase - ph
+    return Circuit(circuit.num_qubits, ops, global_phase=phase, name=circuit.name)
+
+
+def twirl_instances(
+    circuit: Circuit, num: int, seed: int | np.random.Generator | None = None, gates: Iterable[str] | None = None
+) -> list[Circuit]:
+    """``num`` independent random twirls of ``circuit`` (seeded)."""
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise ValueError(f"the number of twirled instances must be a positive integer, got {num!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    gates = None if gates is None else tuple(gates)
+    return [twirl_circuit(circuit, rng, gates) for _ in range(num)]
+
+
+# -- parametric twirling: every instance from one compiled circuit ----------------------------------
+#
+# Random instances as separate circuits each cost a compile (a transpilation on Qiskit backends).
+# The template puts a ``u`` gate with free angles wherever a Pauli may go; each instance is then a
+# row of parameter values, so all instances of a circuit run as one task with one compile. A Pauli
+# is u(theta, phi, lam) exactly: I = u(0, 0, 0), X = u(pi, 0, pi), Y = u(pi, pi/2, pi/2),
+# Z = u(0, 0, pi). The instances' global phases are dropped: counts do not depend on them.
+
+_U_ANGLES = {
+    "I": (0.0, 0.0, 0.0),
+    "X": (np.pi, 0.0, np.pi),
+    "Y": (np.pi, np.pi / 2, np.pi / 2),
+    "Z": (0.0, 0.0, np.pi),
+}
+
+
+class TwirlTemplate:
+    """A circuit with a parametrised Pauli frame around each twirled gate.
+
+    ``circuit`` holds the circuit's own parameters plus ``3 * 4`` frame angles per twirled gate
+    (named ``{prefix}{k}``); :meth:`frames` draws instances as rows of those angles.
+    """
+
+    def __init__(self, circuit: Circuit, gates: Iterable[str] | None = None, prefix: str = "qbtw_") -> None:
+        from ..ir.parameters import Parameter
+
+        taken = set(circuit.parameter_names)
+        if any(name.startswith(prefix) for name in taken):
+            raise ValueError(f"parameter names starting with {prefix!r} are reserved for twirling frames")
+        chosen = _check_gates(gates)
+        ops: list[Instruction] = []
+        self.slots: list[str] = []  # twirled gate name per slot
+        self.names: list[str] = []
+        k = 0
+
+        def frame(q: int) -> Instruction:
+            nonlocal k
+            params = []
+            for _ in range(3):
+                name = f"{prefix}{k}"
+                k += 1
+                self.names.append(name)
+                params.append(Parameter(name))
+            return Instruction("u", (q,), tuple(params))
+
+        for op in circuit:
+            if (chosen is None or op.name in chosen) and len(twirl_pairs(op.name)) > 1:
+                self.slots.append(op.name)
+                ops.extend(frame(q) for q in op.qubits)
+                ops.append(op)
+                ops.extend(frame(q) for q in op.qubits)
+            else:
+                ops.append(op)
+        self.circuit = Circuit(circuit.num_qubits, ops, global_phase=circuit.global_phase, name=circuit.name)
+
+    def frames(self, num: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """(num, len(names)) frame angles of ``num`` random instances, in ``names`` order."""
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        out = np.zeros((num, len(self.names)))
+        for i in range(num):
+            row: list[float] = []
+            for gate in self.slots:
+                pairs = twirl_pairs(gate)
+                before, after, _ = pairs[int(rng.integers(len(pairs)))]
+                for p in before:
+                    row.extend(_U_ANGLES[p])
+                for p in after:
+                    row.extend(_U_ANGLES[p])
+            out[i] = row
+        return out
