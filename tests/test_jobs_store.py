@@ -166,3 +166,16 @@ def test_list_filters_and_limits(st):
     assert [r.id for r in st.list_jobs(state=TaskState.SENDING)] == [ids[0]]
     assert len(st.list_jobs(limit=2)) == 2
     assert st.list_jobs()[0].created_at >= st.list_jobs()[-1].created_at
+
+
+def test_only_one_handle_can_claim_a_send(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    with JobStore(path) as a, JobStore(path) as b:
+        rec = _job(a)
+        task_a = a.get_job(rec.id).tasks[0]
+        task_b = b.get_job(rec.id).tasks[0]  # both resumers read the same pending task
+        assert a.claim_send(task_a) is True
+        assert b.claim_send(task_b) is False  # stale view: the other process is sending it
+        fresh = b.get_job(rec.id).tasks[0]
+        assert fresh.state == TaskState.SENDING
+        assert b.claim_send(fresh) is True  # a later resume may re-send (same token) on purpose

@@ -112,7 +112,9 @@ class StoredJob(Job):
                     "again (this may pay twice)",
                     job_id=self.job_id, client_token=task.client_token,
                 )
-        self.store.mark_sending(self.job_id, task.index)
+        if not self.store.claim_send(task):
+            LOG.info("job %s task %d is being sent by another process; not sending it here", self.job_id, task.index)
+            return
         try:
             provider_id = self._call(lambda: t.submit(task.payload, task.client_token), f"sending task {task.index}")
         except RejectedError as exc:

@@ -445,6 +445,23 @@ class JobStore:
         """Written right before the network call: from now on the task may exist remotely."""
         self._update_task(job_id, index, state=TaskState.SENDING, sent_at=time.time())
 
+    def claim_send(self, task: "TaskRecord") -> bool:
+        """Mark ``task`` as being sent, if nobody else has since it was read (compare and set).
+
+        Two processes resuming the same job cannot both send a task: only the one whose view of
+        the task (state and send time) is still current wins; the other skips it.
+        """
+        now = time.time()
+        sql = "UPDATE tasks SET state = ?, sent_at = ?, updated_at = ? WHERE job_id = ? AND idx = ? AND state = ? AND "
+        args: list[Any] = [TaskState.SENDING, now, now, task.job_id, task.index, task.state]
+        if task.sent_at is None:
+            sql += "sent_at IS NULL"
+        else:
+            sql += "sent_at = ?"
+            args.append(task.sent_at)
+        with self.transaction() as c:
+            return c.execute(sql, args).rowcount == 1
+
     def set_submitted(self, job_id: str, index: int, provider_id: str, state: str = TaskState.QUEUED) -> None:
         self._update_task(job_id, index, provider_id=provider_id, state=state, error=None)
 
