@@ -320,7 +320,8 @@ class BackendHarness:
     def run(self, tasks: Any, **settings: Any) -> Result:
         settings.setdefault("precision", self.precision)
         result = self.backend.run(tasks, **settings).result()
-        n = 1 if isinstance(tasks, (Task, Circuit)) else len(tasks)
+        single = isinstance(tasks, (Task, Circuit)) or (isinstance(tasks, tuple) and tasks and isinstance(tasks[0], Circuit))
+        n = 1 if single else len(tasks)
         if len(result) != n:
             pytest.fail(f"{self.name} returned {len(result)} task results for {n} tasks")
         return result

@@ -58,7 +58,7 @@ class BackendSpec:
     @property
     def label(self) -> str:
         if self.factory is not None:
-            return getattr(self.factory, "__qualname__", repr(self.factory))
+            return self.name or getattr(self.factory, "__qualname__", repr(self.factory))
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"{self.name}({opts})" if opts else str(self.name)
 
@@ -156,9 +156,7 @@ def conformance_tests(backend: str | Backend | Callable[[], Backend], /, **optio
             raise TypeError("options apply to a backend given by name; configure the backend object yourself")
         if isinstance(backend, Backend):
             instance = backend
-            spec = BackendSpec(None, {}, lambda: instance)
-            # name the spec after the object for the messages
-            spec = BackendSpec(instance.backend_name, {}, spec.factory)
+            spec = BackendSpec(instance.backend_name, {}, lambda: instance)
         elif callable(backend):
             spec = BackendSpec(None, {}, backend)
         else:
