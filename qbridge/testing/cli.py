@@ -37,7 +37,8 @@ def build_args(backend: str, options: Sequence[str], require_available: bool, py
 
 @click.command(context_settings=_SETTINGS)
 @click.option("--backend", "-b", required=True, metavar="NAME", help="Backend to test, as registered (e.g. torch, aer).")
-@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Backend option (repeatable).")
+# no short form: -o belongs to pytest (ini overrides), which receives every unknown argument
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Backend option (repeatable).")
 @click.option(
     "--require-available", is_flag=True, help="Fail instead of skipping when the backend cannot run here."
 )
