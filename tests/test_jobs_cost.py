@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from qbridge import Circuit, Parameter, RunConfig, Task, get_backend
+from qbridge import Circuit, Parameter, Task, get_backend
 from qbridge.exceptions import BudgetExceededError
 from qbridge.jobs import Budget, cost_estimator, count_executables, estimate_cost, training_step_cost
 

@@ -16,7 +16,6 @@ then returns the task that already exists); IBM tasks are re-sent only when aske
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Mapping, Sequence
 
 from ..backends.base import Job, JobStatus, Result, TaskResult
@@ -24,7 +23,15 @@ from ..exceptions import JobError
 from .cost import Budget
 from .errors import JobTimeoutError, TransportError
 from .store import JobRecord, JobStore, TaskRecord, TaskState, open_store
-from .transport import CloudTransport, PollPolicy, ProviderRequest, RejectedError, RetryPolicy, call_with_retries, transport_from_spec
+from .transport import (
+    CloudTransport,
+    PollPolicy,
+    ProviderRequest,
+    RejectedError,
+    RetryPolicy,
+    call_with_retries,
+    transport_from_spec,
+)
 
 __all__ = ["StoredJob", "submit", "submit_requests", "load_job", "execute_with_store", "build_result"]
 

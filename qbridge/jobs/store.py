@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..exceptions import BudgetExceededError
 from .errors import JobNotFoundError, JobStoreCorruptError, JobStoreError
 
 __all__ = [

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
