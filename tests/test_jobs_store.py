@@ -179,3 +179,19 @@ def test_only_one_handle_can_claim_a_send(tmp_path):
         fresh = b.get_job(rec.id).tasks[0]
         assert fresh.state == TaskState.SENDING
         assert b.claim_send(fresh) is True  # a later resume may re-send (same token) on purpose
+
+
+def test_import_qbridge_and_the_job_store_stays_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, qbridge\n"
+        "assert 'qbridge.jobs' not in sys.modules\n"
+        "qbridge.load_job\n"
+        "import qbridge.jobs\n"
+        "heavy = [m for m in ('boto3', 'botocore', 'braket', 'qiskit', 'qiskit_ibm_runtime', 'tenacity') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
