@@ -190,3 +190,11 @@ def test_a_managed_simulator_gets_exact_result_types():
                            "#pragma braket result expectation x(q[0]) @ z(q[1])\n"
                            "#pragma braket result expectation z(q[0])\n")
     assert "gphase(0.5);" in source and "i q[1];" in source
+
+
+def test_counts_map_physical_labels_back_to_circuit_qubits(line):
+    from types import SimpleNamespace
+
+    # results name measured qubits by physical label (layout 1..6 here); columns may come in any order
+    out = SimpleNamespace(measurements=[[1, 0, 0], [1, 1, 0], [0, 0, 1]], measured_qubits=[3, 1, 2])
+    assert line._counts(out, 3) == {"001": 1, "011": 1, "100": 1}
