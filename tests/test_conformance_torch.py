@@ -269,12 +269,6 @@ def test_suite_fails_broken_backends(pytester):
     assert not wrong, f"(expected, got) per test: {wrong}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug found by the suite: TorchBackend._execute binds task.parameter_values by "
-    "position to the native circuit, whose parameter order can differ from the task circuit's "
-    "after decomposition (u -> rz(lam) ry(theta) rz(phi) puts lam first)",
-)
 def test_torch_subclass_with_fewer_native_gates_binds_by_name():
     class Narrow(TorchBackend):
         native_circuit = Backend.native_circuit  # decompose, as every other backend does

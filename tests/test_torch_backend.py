@@ -264,12 +264,6 @@ def test_a_config_and_settings_combine(torch_backend):
     assert RunConfig(mitigation="zne, readout").mitigation == ("zne", "readout")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "torch backend bug: for a circuit without parameters, TorchBackend._execute -> sim.statevector."
-    "simulate -> _param_columns returns batch 1 and ignores parameter_values of shape (B, 0), so the "
-    "result has 1 row where Task.batch_size is B (other adapters return B rows: plugins use "
-    "Task(c, np.zeros((B, 0))) for repetitions); the core now raises JobError instead of an IndexError"
-))
 def test_parameterless_circuit_with_a_batch_of_empty_bindings(torch_backend):
     res = torch_backend.run(Task(Circuit(1).h(0), np.zeros((5, 0)), observables=("Z",))).result()[0]
     assert res.batch_size == 5 and tuple(res.expectation_values.shape) == (5, 1)
@@ -409,12 +403,6 @@ def test_errors_during_execution_are_raised_by_result(torch_backend):
         job.result()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "torch backend bug (also xfailed in test_conformance_torch.py): TorchBackend._execute passes "
-    "task.parameter_values to the native circuit by position, but decomposition can reorder the "
-    "parameters' first appearance (u(a, b, c) -> rz(c) ry(a) rz(b)); binding by name (a dict of "
-    "columns from task.circuit.parameter_names) fixes it"
-))
 def test_decomposed_parametric_circuit_binds_by_name(qiskit_ref):
     a, b, c = Parameter("a"), Parameter("b"), Parameter("c")
     circuit = Circuit(1).u(0, a, b, c)

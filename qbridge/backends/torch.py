@@ -31,6 +31,17 @@ __all__ = ["TorchBackend"]
 MAX_QUBITS = 30
 
 
+def _bindings_for(native: Any, task: Any) -> Any:
+    """The task's bindings for the native circuit: by position when the parameter order is the
+    task circuit's (always for this backend's own compile), else by name (a subclass with fewer
+    native gates decomposes, and decompositions may reorder first appearances)."""
+    pv = task.parameter_values
+    if pv is None or native.parameter_names == task.circuit.parameter_names:
+        return pv
+    names = task.circuit.parameter_names
+    return {name: pv[:, i] for i, name in enumerate(names) if name in set(native.parameter_names)}
+
+
 class TorchBackend(Backend):
     name = "torch"
     description = "Embedded batched, differentiable PyTorch state-vector simulator (CPU or CUDA)."
@@ -85,18 +96,20 @@ class TorchBackend(Backend):
         for comp, seed in zip(tasks, seeds):
             task = comp.task
             n = comp.circuit.num_qubits
-            if fastpath.applicable(comp.circuit, task.parameter_values, task.inputs):
-                fast = fastpath.run_fast(comp.circuit, task.parameter_values, task.inputs, dtype=dtype, device=self.device)
+            values = _bindings_for(comp.circuit, task)
+            if fastpath.applicable(comp.circuit, values, task.inputs):
+                fast = fastpath.run_fast(comp.circuit, values, task.inputs, dtype=dtype, device=self.device)
                 method = "unitary"
                 B = fast.batch_size
                 probs = fast.probabilities()
                 state = fast.statevector() if task.statevector else None
                 ev = fast.expectation_values(task.observables) if task.observables and config.shots is None else None
             else:
-                state = sv.simulate(
-                    comp.circuit, task.parameter_values, task.inputs, dtype=dtype, device=self.device
-                )
+                state = sv.simulate(comp.circuit, values, task.inputs, dtype=dtype, device=self.device)
                 method = "gates"
+                if state.shape[0] == 1 and task.batch_size > 1:
+                    # nothing varies along the batch (no parameters, no inputs): every row is equal
+                    state = state.expand(task.batch_size, -1)
                 B = state.shape[0]
                 probs = sv.probabilities(state)
                 ev = sv.expectation_values(state, task.observables) if task.observables and config.shots is None else None

@@ -17,7 +17,9 @@ Methods (chosen by the layer from ``Target.gradient_methods``):
 - ``"spsa"``: simultaneous perturbation (Spall): ``spsa_samples`` random +-1 directions, two
   evaluations each, ``g = mean_s (f(w + c D_s) - f(w - c D_s)) / (2c) * D_s``. Biased by O(c^2),
   noisy, but 2 x samples circuits per row whatever the number of weights.
-- ``"adjoint"``: delegated to the backend's ``vjp`` hook (below).
+- ``"adjoint"``: the backend's own analytic gradient, through one of two seams (below): its
+  ``vjp`` hook, or differentiable results (the PennyLane adapter's lightning backends return
+  torch tensors with autograd history when the parameter values require grad).
 
 Shift rules. For U(phi) = exp(-i phi G) the readout is a trigonometric polynomial in phi whose
 frequencies are the differences of G's eigenvalues.
@@ -50,7 +52,12 @@ the probabilities of all qubits) and the cotangent of that readout (shape (B, K)
 vector-Jacobian product with respect to ``task.parameter_values`` (shape (B_p, P), summed over the
 rows that share a binding) and, optionally, with respect to each raw input (shape (B_i, d), the
 normalisation included). ``inputs=None`` means "not provided": the layer then uses the amplitude
-shift rule for inputs. One call is one submission.
+shift rule for inputs. One call is one submission; it runs with torch grad mode enabled.
+
+A backend that lists ``"adjoint"`` but has no ``vjp`` is used through differentiable results:
+the forward task carries the weight binding as a torch tensor that requires grad (inputs
+detached), the backend returns readouts with autograd history, and input gradients, if needed,
+are added by :class:`InputShiftFunction` (amplitude shift rule, one submission in the backward).
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ from ..ir.observables import PauliSum
 from ..ir.parameters import Parameter, ParameterExpression
 
 __all__ = [
+    "InputShiftFunction",
     "SHIFT_RULES",
     "shift_rule",
     "Program",
@@ -331,7 +339,8 @@ class CircuitExecutor:
                 for p in self.programs
             ]
             self.submissions += 1
-            results = vjp_hook(adj_tasks, [np.asarray(c, float) for c in cotangents], RunConfig(precision=self.precision))
+            with torch.enable_grad():  # a hook may differentiate with torch itself
+                results = vjp_hook(adj_tasks, [np.asarray(c, float) for c in cotangents], RunConfig(precision=self.precision))
             for p, r in zip(self.programs, results):
                 r = r if isinstance(r, VJPResult) else VJPResult(*r)
                 gp = np.asarray(r.parameters, float).reshape(-1, p.circuit.num_parameters).sum(axis=0)
@@ -496,3 +505,35 @@ class CircuitFunction(torch.autograd.Function):
             g = gx.get(n)
             grads.append(None if g is None or not need_x[n] else torch.as_tensor(g, dtype=dt, device=device))
         return tuple(grads)
+
+
+class InputShiftFunction(torch.autograd.Function):
+    """Identity on readouts that already carry weight gradients; adds input gradients.
+
+    Used with backends whose results are differentiable in the weights only (adjoint through
+    differentiable results): the cotangents pass through to those readouts unchanged, and the
+    gradients w.r.t. the encoded inputs come from the amplitude shift rule (one submission).
+    """
+
+    @staticmethod
+    def forward(ctx, executor: CircuitExecutor, names: tuple[str, ...], w: np.ndarray, n_out: int, *tensors: torch.Tensor):
+        outs, inputs = tensors[:n_out], tensors[n_out:]
+        ctx.executor, ctx.names, ctx.w, ctx.n_out = executor, names, w, n_out
+        ctx.xs = {n: x.detach().to("cpu", torch.float64).numpy() for n, x in zip(names, inputs)}
+        ctx.outs = [o.detach().to("cpu", torch.float64).numpy() for o in outs]
+        ctx.meta = [(x.dtype, x.device) for x in inputs]
+        return tuple(o.clone() for o in outs)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grad_outputs):
+        n_out = ctx.n_out
+        need_x = {n: bool(ctx.needs_input_grad[4 + n_out + i]) for i, n in enumerate(ctx.names)}
+        grads_x: list[Any] = [None] * len(ctx.names)
+        if any(need_x.values()):
+            cots = [g.detach().to("cpu", torch.float64).numpy() for g in grad_outputs]
+            _, gx = ctx.executor.vjp(ctx.w, ctx.xs, ctx.outs, cots, False, need_x)
+            for i, (n, (dt, dev)) in enumerate(zip(ctx.names, ctx.meta)):
+                if need_x[n] and n in gx:
+                    grads_x[i] = torch.as_tensor(gx[n], dtype=dt, device=dev)
+        return (None, None, None, None, *grad_outputs, *grads_x)

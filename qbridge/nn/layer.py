@@ -38,7 +38,14 @@ from ..backends.registry import get_backend
 from ..exceptions import EncodingError
 from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum, Probabilities, as_pauli_sum
-from .gradients import GRADIENT_METHODS, CircuitExecutor, CircuitFunction, InputGradientError, Program
+from .gradients import (
+    GRADIENT_METHODS,
+    CircuitExecutor,
+    CircuitFunction,
+    InputGradientError,
+    InputShiftFunction,
+    Program,
+)
 
 __all__ = ["QuantumLayer", "RunPreview", "resolve_backend", "parse_readout"]
 
@@ -216,13 +223,12 @@ class QuantumLayer(nn.Module):
     # -- configuration --------------------------------------------------------------------------
     def _choose_gradient(self, gradient: str) -> str:
         methods = tuple(self.backend.target.gradient_methods)
-        has_vjp = callable(getattr(self.backend, "vjp", None))
         exact = self.shots is None
         name = self.backend.backend_name
         if gradient == "auto":
             if exact and "backprop" in methods:
                 return "backprop"
-            if exact and "adjoint" in methods and has_vjp:
+            if exact and "adjoint" in methods:
                 return "adjoint"
             return "parameter-shift"
         if gradient == "backprop" and ("backprop" not in methods or not exact):
@@ -231,10 +237,11 @@ class QuantumLayer(nn.Module):
                 f"{name} offers {list(methods) or 'none'}{' and shots were given' if not exact else ''}. "
                 "Use 'parameter-shift' or 'auto'"
             )
-        if gradient == "adjoint" and ("adjoint" not in methods or not has_vjp or not exact):
+        if gradient == "adjoint" and ("adjoint" not in methods or not exact):
             raise ValueError(
-                f"gradient='adjoint' needs exact runs on a backend with the vjp hook (qbridge.nn.gradients); "
-                f"{name} offers {list(methods) or 'none'}. Use 'parameter-shift' or 'auto'"
+                f"gradient='adjoint' needs exact runs on a backend that lists 'adjoint' in its target "
+                f"(qbridge.nn.gradients describes the seam); {name} offers {list(methods) or 'none'}"
+                f"{' and shots were given' if not exact else ''}. Use 'parameter-shift' or 'auto'"
             )
         return gradient
 
@@ -331,7 +338,17 @@ class QuantumLayer(nn.Module):
                 raise TypeError(
                     f"input {n!r} is complex: off the torch backend the layer needs real inputs"
                 )
-        return list(CircuitFunction.apply(self.executor, self.input_names, self.weights, *[flat[n] for n in self.input_names]))
+        xs = [flat[n] for n in self.input_names]
+        if self.gradient_method == "adjoint" and not callable(getattr(self.backend, "vjp", None)):
+            # the backend differentiates its results in the weights; inputs by the shift rule
+            outs = self.executor.forward(self.weights, {n: x.detach() for n, x in flat.items()})
+            outs = [o if torch.is_tensor(o) else torch.as_tensor(o) for o in outs]
+            outs = [o.to(self.weights.dtype) for o in outs]
+            if torch.is_grad_enabled() and any(x.requires_grad for x in xs):
+                w = self.weights.detach().to("cpu", torch.float64).numpy()
+                outs = list(InputShiftFunction.apply(self.executor, self.input_names, w, len(outs), *outs, *xs))
+            return outs
+        return list(CircuitFunction.apply(self.executor, self.input_names, self.weights, *xs))
 
     # -- preview --------------------------------------------------------------------------------
     def preview(self, batch_size: int, *, inputs_need_grad: bool = True) -> RunPreview:

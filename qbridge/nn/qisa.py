@@ -49,6 +49,7 @@ from torch import nn
 
 from ..backends.base import Backend
 from ..ir.circuit import Circuit
+from ..ir.observables import PauliSum
 from ..sim import fastpath
 from .ansatz import qisa_a
 from .layer import QuantumLayer
@@ -161,19 +162,18 @@ class QISAAttention(nn.Module):
 
     def observables(self) -> torch.Tensor:
         """O'_m as an (h, d, d) tensor (see the module docstring)."""
-        h, d, N = self.n_pauli, self.d_model, 2**self.num_qubits
+        d = self.d_model
         dev = self.q.weight.device
-        P = torch.zeros(h, N, N, dtype=torch.float64, device=dev)
-        rows = torch.arange(N, device=dev).expand(h, N)
-        P[torch.arange(h, device=dev)[:, None], rows, self._index] = self._sign.to(torch.float64)  # Re(P_m)
+        # dense P_m (first character on qubit 0, the MSB); complex: QISA-A's U is complex, so
+        # odd-Y strings contribute there
+        P = torch.as_tensor(np.stack([PauliSum.parse(s).to_matrix() for s in self.pauli_strings]), device=dev)
         if self.variant == "qisa":
-            W = self.v.weight.to(torch.float64)  # v' = W x: (d, d)
-            Pd = P[:, :d, :d]
-            return torch.einsum("ai,mab,bj->mij", W, Pd, W)
+            W = self.v.weight.to(torch.float64)  # v' = W x: (d, d), real
+            return torch.einsum("ai,mab,bj->mij", W, P.real[:, :d, :d], W)  # W^T Re(P_m) W
         layer = self.values_layer
         ansatz = Circuit(self.num_qubits).compose(qisa_a(self.num_qubits))
         U = fastpath.unitary(ansatz, layer.weights.detach().to(torch.float64).unsqueeze(0), dtype=torch.complex128, device=dev)
-        O = torch.einsum("ai,mab,bj->mij", U.conj(), P.to(torch.complex128), U).real  # Re(U^dag P U)
+        O = torch.einsum("ai,mab,bj->mij", U.conj(), P, U).real  # Re(U^dag P_m U): x real
         return O[:, :d, :d]
 
     def fast_values(self, x: torch.Tensor) -> torch.Tensor:

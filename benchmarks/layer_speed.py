@@ -1,0 +1,395 @@
+"""QFFN layer speed, side by side in one run: qbridge's torch backend against PennyLane, Aer and
+a plain-torch floor.
+
+The workload (the seed paper's QFFN): d = 2^n features per token, 1,024 tokens, amplitude
+encoding, D = 4 layers of RY and RZ on every qubit then a CNOT ring, the probabilities of the
+first d basis states read back (y = r (N p - 1) / sqrt(N), see qbridge.nn.qffn); one training
+step = forward + backward (gradients of the circuit weights; the inputs are data).
+
+Implementations (each checked against qbridge's output before it is timed):
+
+- qbridge torch: ``qbridge.nn.QFFN`` on the default ``torch`` backend (one submission; the
+  backend takes its unitary path: U(theta) built once, one matrix product).
+- floor: the same computation written directly in torch with no library around it: U built from
+  Kronecker factors and a CNOT-ring gather, one matrix product, autograd backward. A lower bound
+  for any torch implementation of this algorithm.
+- PennyLane default.qubit: a QNode, torch interface, backprop, parameter broadcasting over the
+  1,024 tokens.
+- PennyLane lightning.qubit (adjoint): a QNode, torch interface, adjoint differentiation.
+  Adjoint differentiates expectation values only, so this row reads the 2n Pauli-Z expectations
+  of the QFFN "pauli" readout (Z_i, Z_i Z_i+1) instead of probabilities, and qbridge's QFFN with
+  readout="pauli" is timed beside it.
+- Aer: forward only, qiskit-aer directly: 1,024 circuits (set_statevector + the bound ansatz +
+  save_probabilities) in one run; the time includes building the circuits.
+
+Timing: every implementation is warmed up once, then the implementations take turns (so load
+from other processes hits them alike) and each cell is the fastest of its repeats. Slow
+competitors get fewer repeats (``--cap`` seconds of measuring per cell) and are skipped at sizes
+where one step is estimated to exceed the cap (``--quick`` skips the non-qbridge simulators above
+n = 8). Run: ``python benchmarks/layer_speed.py [--quick] [--sizes 8,10,12]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+TOKENS = 1024
+DEPTH = 4
+
+
+# -- the workload, shared -----------------------------------------------------------------------
+
+def make_data(n: int, tokens: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(tokens, 2**n, generator=g)
+    w = 0.3 * torch.randn(DEPTH * n * 2, generator=g)  # theta_k, k = layer * 2n + 2 q + (0: RY, 1: RZ)
+    return x, w
+
+
+def readout(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The QFFN probabilities readout with unit gain and zero bias."""
+    N = p.shape[1]
+    r = x.norm(dim=1, keepdim=True)
+    return r * (N * p - 1) / math.sqrt(N)
+
+
+def pauli_words(n: int) -> list[str]:
+    from qbridge.nn.qffn import default_pauli_observables
+
+    return default_pauli_observables(n)
+
+
+# -- implementations ----------------------------------------------------------------------------
+
+class Impl:
+    name = ""
+    forward_only = False
+    kind = "probabilities"  # or "pauli"
+
+    def setup(self, n: int, x: torch.Tensor, w: torch.Tensor) -> None: ...
+
+    def forward(self) -> torch.Tensor: ...
+
+    def step(self) -> None:
+        out = self.forward()
+        if not self.forward_only:
+            (out * out).sum().backward()
+
+
+class QbridgeTorch(Impl):
+    name = "qbridge torch (QFFN)"
+
+    def __init__(self, readout_kind: str = "probabilities") -> None:
+        self.kind = readout_kind
+        if readout_kind == "pauli":
+            self.name = "qbridge torch (QFFN, pauli readout)"
+
+    def setup(self, n, x, w):
+        from qbridge.nn import QFFN
+
+        self.m = QFFN(2**n, depth=DEPTH, readout=self.kind, init=w.clone())
+        if self.kind == "pauli":
+            with torch.no_grad():
+                self.m.proj.weight.copy_(torch.eye(2**n, len(pauli_words(n))))  # y = r e (first K channels)
+        self.x = x
+
+    def forward(self):
+        return self.m(self.x)
+
+
+class Floor(Impl):
+    name = "floor: plain torch, compiled unitary"
+
+    def setup(self, n, x, w):
+        self.n, self.x = n, x
+        self.w = w.clone().requires_grad_()
+        dim = 2**n
+        idx = np.arange(dim)
+        perm = idx.copy()
+        for q in range(n):  # CNOT(q, q+1 mod n) as a gather: new[i] = old[perm[i]]
+            c, t = q, (q + 1) % n
+            src = np.where((idx >> (n - 1 - c)) & 1, idx ^ (1 << (n - 1 - t)), idx)
+            perm = perm[src]
+        self.perm = torch.as_tensor(perm)
+        self.h = n // 2
+
+    def unitary_rows(self) -> torch.Tensor:
+        n, dim = self.n, 2**self.n
+        w = self.w.view(DEPTH, n, 2)
+        c, s = torch.cos(w[..., 0] / 2), torch.sin(w[..., 0] / 2)
+        ry = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2).to(torch.complex64)
+        e = torch.polar(torch.ones_like(w[..., 1]), w[..., 1] / 2)
+        rz = torch.stack([e.conj(), e], -1)  # diagonal of RZ
+        m = rz.unsqueeze(-1) * ry  # RZ @ RY: (D, n, 2, 2)
+        S = torch.eye(dim, dtype=torch.complex64)
+        lo = 2 ** (n - self.h)
+        for layer in range(DEPTH):
+            A = m[layer, 0]
+            for q in range(1, self.h):
+                A = torch.kron(A, m[layer, q])
+            B = m[layer, self.h]
+            for q in range(self.h + 1, n):
+                B = torch.kron(B, m[layer, q])
+            S = S.view(dim, 2**self.h, lo) @ B.T  # rows x (A kron B)^T
+            S = torch.matmul(A, S).reshape(dim, dim)
+            S = S[:, self.perm]
+        return S  # row j = U|j>
+
+    def forward(self):
+        xn = self.x / self.x.norm(dim=1, keepdim=True)
+        S = self.unitary_rows()
+        parts = (xn @ torch.view_as_real(S).reshape(S.shape[0], -1)).view(xn.shape[0], -1, 2)
+        p = (parts * parts).sum(-1)
+        return readout(p, self.x)
+
+
+class PennyLaneDefault(Impl):
+    name = "PennyLane default.qubit (backprop, broadcast)"
+
+    def setup(self, n, x, w):
+        import pennylane as qml
+
+        dev = qml.device("default.qubit", wires=n)
+        self.n, self.x = n, x
+        self.w = w.clone().requires_grad_()
+
+        @qml.qnode(dev, interface="torch", diff_method="backprop")
+        def circuit(feats, weights):
+            qml.AmplitudeEmbedding(feats, wires=range(n), normalize=True)
+            W = weights.view(DEPTH, n, 2)
+            for layer in range(DEPTH):
+                for q in range(n):
+                    qml.RY(W[layer, q, 0], wires=q)
+                    qml.RZ(W[layer, q, 1], wires=q)
+                for q in range(n):
+                    qml.CNOT(wires=[q, (q + 1) % n])
+            return qml.probs(wires=range(n))
+
+        self.circuit = circuit
+
+    def forward(self):
+        return readout(self.circuit(self.x, self.w).to(self.x.dtype), self.x)
+
+
+class LightningAdjoint(Impl):
+    name = "PennyLane lightning.qubit (adjoint, pauli readout)"
+    kind = "pauli"
+
+    def setup(self, n, x, w):
+        import pennylane as qml
+
+        dev = qml.device("lightning.qubit", wires=n)
+        self.n, self.x = n, x
+        self.w = w.clone().requires_grad_()
+        ops = []
+        for word in pauli_words(n):
+            ops.append(qml.prod(*[qml.Z(q) for q, c in enumerate(word) if c == "Z"]))
+
+        @qml.qnode(dev, interface="torch", diff_method="adjoint")
+        def circuit(feats, weights):
+            qml.AmplitudeEmbedding(feats, wires=range(n), normalize=True)
+            W = weights.view(DEPTH, n, 2)
+            for layer in range(DEPTH):
+                for q in range(n):
+                    qml.RY(W[layer, q, 0], wires=q)
+                    qml.RZ(W[layer, q, 1], wires=q)
+                for q in range(n):
+                    qml.CNOT(wires=[q, (q + 1) % n])
+            return [qml.expval(o) for o in ops]
+
+        self.circuit = circuit
+
+    def forward(self):
+        e = torch.stack(list(self.circuit(self.x, self.w)), dim=-1).to(self.x.dtype)  # (B, K)
+        return self.x.norm(dim=1, keepdim=True) * e
+
+
+class AerForward(Impl):
+    name = "Aer statevector (forward only, 1 run of 1024 circuits)"
+    forward_only = True
+
+    def setup(self, n, x, w):
+        from qiskit import QuantumCircuit
+        from qiskit.circuit import ParameterVector
+        import qiskit_aer  # noqa: F401  (adds set_statevector / save_probabilities)
+        from qiskit_aer import AerSimulator
+
+        self.n, self.x = n, x
+        theta = ParameterVector("t", DEPTH * n * 2)
+        tpl = QuantumCircuit(n)
+        m = lambda q: n - 1 - q  # qbridge qubit q is Qiskit's qubit n-1-q (bit order at the edge)
+        for layer in range(DEPTH):
+            for q in range(n):
+                tpl.ry(theta[layer * 2 * n + 2 * q], m(q))
+                tpl.rz(theta[layer * 2 * n + 2 * q + 1], m(q))
+            for q in range(n):
+                tpl.cx(m(q), m((q + 1) % n))
+        self.bound = tpl.assign_parameters(w.tolist())
+        self.sim = AerSimulator(method="statevector", precision="single")
+        self.QuantumCircuit = QuantumCircuit
+
+    def forward(self):
+        n = self.n
+        xn = (self.x / self.x.norm(dim=1, keepdim=True)).double().numpy()
+        circuits = []
+        for row in xn:
+            qc = self.QuantumCircuit(n)
+            qc.set_statevector(row.astype(complex))
+            qc.compose(self.bound, inplace=True)
+            qc.save_probabilities()
+            circuits.append(qc)
+        res = self.sim.run(circuits).result()
+        p = torch.as_tensor(np.stack([res.data(i)["probabilities"] for i in range(len(circuits))]), dtype=self.x.dtype)
+        return readout(p, self.x)
+
+
+# -- harness ------------------------------------------------------------------------------------
+
+def fmt(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
+
+
+def measure(impls: list[Impl], fn_name: str, reps: int, cap: float) -> dict[str, float]:
+    """Fastest of up to ``reps`` runs each, taking turns; a cell stops after ``cap`` seconds."""
+    best: dict[str, float] = {}
+    spent: dict[str, float] = {}
+    for _ in range(reps):
+        for impl in impls:
+            if spent.get(impl.name, 0.0) > cap:
+                continue
+            fn = getattr(impl, fn_name)
+            t0 = time.perf_counter()
+            if fn_name == "forward":
+                with torch.no_grad():
+                    fn()
+            else:
+                fn()
+            dt = time.perf_counter() - t0
+            best[impl.name] = min(best.get(impl.name, dt), dt)
+            spent[impl.name] = spent.get(impl.name, 0.0) + dt
+    return best
+
+
+def check(impl: Impl, ref_prob: torch.Tensor, ref_pauli: torch.Tensor) -> float:
+    with torch.no_grad():
+        out = impl.forward()
+    ref = ref_pauli if impl.kind == "pauli" else ref_prob
+    k = min(out.shape[1], ref.shape[1])
+    return float((out[:, :k] - ref[:, :k]).abs().max())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="8,10,12", help="qubit counts n (d = 2^n), comma separated")
+    ap.add_argument("--tokens", type=int, default=TOKENS)
+    ap.add_argument("--reps", type=int, default=7, help="repeats per cell (fastest is reported)")
+    ap.add_argument("--cap", type=float, default=60.0, help="seconds of measuring per cell; slower steps are skipped")
+    ap.add_argument("--quick", action="store_true", help="skip PennyLane and Aer above n = 8")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    print(f"QFFN step, {args.tokens} tokens, depth {DEPTH} (RY+RZ per qubit, CNOT ring), float32/complex64")
+    print(f"python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"{os.cpu_count()} CPUs, load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    rows: dict[str, dict[int, tuple[str, str, str]]] = {}
+    order: list[str] = []
+    prev_step: dict[str, float] = {}
+    prev_n: int | None = None
+    for n in sizes:
+        x, w = make_data(n, args.tokens)
+        factories: list[Callable[[], Impl]] = [
+            QbridgeTorch, Floor, lambda: QbridgeTorch("pauli"), PennyLaneDefault, LightningAdjoint, AerForward,
+        ]
+        impls: list[Impl] = []
+        for make in factories:
+            impl = make()
+            if impl.name not in order:
+                order.append(impl.name)
+            rows.setdefault(impl.name, {})
+            foreign = not impl.name.startswith(("qbridge", "floor"))
+            if foreign and args.quick and n > 8:
+                rows[impl.name][n] = ("skipped (--quick)", "", "")
+                continue
+            if foreign and impl.name in prev_step and prev_n is not None:
+                # state size x4 and gate count x (n / prev) per two qubits: estimate and skip
+                est = prev_step[impl.name] * 4 ** ((n - prev_n) / 2) * n / prev_n
+                if est > args.cap:
+                    rows[impl.name][n] = (f"skipped (est. {est:.0f} s/step > cap)", "", "")
+                    continue
+            try:
+                impl.setup(n, x, w)
+                t0 = time.perf_counter()
+                impl.step()  # warm-up (and the first compile of anything lazily built)
+                warm = time.perf_counter() - t0
+            except Exception as exc:  # a competitor that cannot run here is reported, not fatal
+                rows[impl.name][n] = (f"skipped ({type(exc).__name__}: {str(exc)[:60]})", "", "")
+                continue
+            impl._warm = warm
+            impls.append(impl)
+        # the reference outputs, then each implementation's agreement with them
+        ref_prob = next(i for i in impls if isinstance(i, QbridgeTorch) and i.kind == "probabilities").forward().detach()
+        pauli_impl = next((i for i in impls if isinstance(i, QbridgeTorch) and i.kind == "pauli"), None)
+        ref_pauli = pauli_impl.forward().detach() if pauli_impl else None
+        diffs = {i.name: check(i, ref_prob, ref_pauli) for i in impls}
+        fwd = measure(impls, "forward", args.reps, args.cap / 2)
+        step = measure([i for i in impls if not i.forward_only], "step", args.reps, args.cap)
+        for i in impls:
+            s = step.get(i.name)
+            rows[i.name][n] = (fmt(fwd.get(i.name)), "n/a (forward only)" if i.forward_only else fmt(s), f"{diffs[i.name]:.1e}")
+            prev_step[i.name] = s if s is not None else fwd[i.name]
+        prev_n = n
+        del impls
+    # the table
+    head = ["implementation"] + [f"n={n} (d={2**n}) fwd | fwd+bwd | max|diff|" for n in sizes]
+    width = max(len(r) for r in order) + 2
+    print()
+    print("implementation".ljust(width) + "".join(f"| n={n}, d={2**n}: forward / forward+backward / max|diff| ".ljust(72) for n in sizes))
+    print("-" * (width + 72 * len(sizes)))
+    for name in order:
+        cells = []
+        for n in sizes:
+            a, b, c = rows[name].get(n, ("-", "", ""))
+            cells.append(("| " + (f"{a} / {b} / {c}" if b else a)).ljust(72))
+        print(name.ljust(width) + "".join(cells))
+    print()
+    for n in sizes:
+        q = rows["qbridge torch (QFFN)"].get(n)
+        fl = rows["floor: plain torch, compiled unitary"].get(n)
+        pl = rows["PennyLane default.qubit (backprop, broadcast)"].get(n)
+        msg = [f"n={n}:"]
+
+        def secs(cell: str) -> float | None:
+            try:
+                v, unit = cell.split()
+                return float(v) * (1e-3 if unit == "ms" else 1.0)
+            except (ValueError, AttributeError):
+                return None
+
+        tq = secs(q[1]) if q else None
+        if tq and fl and secs(fl[1]):
+            msg.append(f"qbridge / floor = {tq / secs(fl[1]):.2f}x (goal <= 3x)")
+        if tq and pl and secs(pl[1]):
+            msg.append(f"default.qubit / qbridge = {secs(pl[1]) / tq:.0f}x faster (goal >= 100x at n=8)")
+        print("  ".join(msg))
+    print("(max|diff|: largest deviation from qbridge's outputs; single precision. Cells are the fastest of the repeats.)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
