@@ -196,5 +196,6 @@ def test_counts_map_physical_labels_back_to_circuit_qubits(line):
     from types import SimpleNamespace
 
     # results name measured qubits by physical label (layout 1..6 here); columns may come in any order
+    # columns are physical qubits 3, 1, 2 = circuit qubits 2, 0, 1
     out = SimpleNamespace(measurements=[[1, 0, 0], [1, 1, 0], [0, 0, 1]], measured_qubits=[3, 1, 2])
-    assert line._counts(out, 3) == {"001": 1, "011": 1, "100": 1}
+    assert line._counts(out, 3) == {"001": 1, "101": 1, "010": 1}
