@@ -16,7 +16,6 @@ import io
 import json
 from typing import Any
 
-import numpy as np
 import pytest
 
 boto3 = pytest.importorskip("boto3")
@@ -78,17 +77,20 @@ class _LazyBody:
 
 
 def simulate_action(action: str, shots: int, seed: int = 7) -> dict[str, Any]:
-    """The result Braket would store for ``action``: the local simulator's schema object as JSON."""
-    from braket.default_simulator import StateVectorSimulator
+    """The result Braket would store for ``action``: the local simulator's schema object as JSON.
+
+    The simulator is Braket's state-vector simulator (the one ``LocalSimulator("braket_sv")``
+    runs), seeded through the adapter's seeded subclass so that every test is reproducible.
+    """
     from braket.ir.openqasm import Program, ProgramSet
+    from qbridge_braket._seeded import SeededStateVectorSimulator
 
     data = json.loads(action)
-    np.random.seed(seed)  # the default simulator samples with NumPy's global generator
     if data["braketSchemaHeader"]["name"] == "braket.ir.openqasm.program_set":
         ir = ProgramSet.parse_obj(data)
     else:
         ir = Program.parse_obj(data)
-    return json.loads(StateVectorSimulator().run(ir, shots=shots).json())
+    return json.loads(SeededStateVectorSimulator(seed).run(ir, shots=shots).json())
 
 
 class FakeBraket:
