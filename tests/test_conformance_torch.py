@@ -37,7 +37,7 @@ INNER = ("-p", "no:cacheprovider", "-p", "no:benchmark")
 
 # -- capability-constrained variants: the suite must skip or adapt, never fail, where a backend
 # -- declares less (sampling only, exact only, few qubits, capped batches, a shot range, single
-# -- precision). These are the torch backend with a narrower Target.
+# -- precision, few native gates). These are the torch backend with a narrower Target.
 
 class _SamplingOnly(TorchBackend):
     @property
@@ -47,9 +47,12 @@ class _SamplingOnly(TorchBackend):
 
 
 class _ExactOnly(TorchBackend):
+    native_circuit = Backend.native_circuit  # decompose into the few native gates below
+
     @property
     def target(self):
-        return replace(super().target, num_qubits=4, supports_shots=False, max_batch=1, gradient_methods=())
+        return replace(super().target, num_qubits=4, supports_shots=False, max_batch=1, gradient_methods=(),
+                       native_gates=frozenset({"rz", "ry", "cz"}))
 
 
 TestSamplingOnlyVariant = conformance_tests(lambda: _SamplingOnly(name="torch.sampling-only"))
