@@ -123,9 +123,11 @@ def make_target(
     noisy: bool = False,
     gate_noise: bool = False,
     layout: Sequence[int] | None = None,
+    exact: bool = True,
 ) -> Target:
     """The qbridge target of a device; ``layout`` (physical qubit of circuit qubit i) turns on
-    connectivity checks, None leaves placement and routing to Braket's compiler."""
+    connectivity checks, None leaves placement and routing to Braket's compiler. ``exact=False``
+    declares a sampling-only transport even where the device could return exact result types."""
     gates = set(native_gates(limits.operations, limits.pragmas))
     if gate_noise:
         # noise channels exist for one and two qubits: three-qubit gates are decomposed first
@@ -150,9 +152,9 @@ def make_target(
         num_qubits=num_qubits,
         native_gates=frozenset(gates),
         connectivity=connectivity,
-        supports_exact=limits.exact,
+        supports_exact=exact and limits.exact,
         supports_shots=hi >= 1,
-        supports_statevector=limits.exact_result("StateVector"),
+        supports_statevector=exact and limits.exact_result("StateVector"),
         supports_state_prep=False,
         min_shots=max(1, lo),
         max_shots=None if hi >= _UNBOUNDED else hi,

@@ -174,17 +174,23 @@ def test_local_simulator_targets_are_truthful():
         qbridge.get_backend("braket.local", max_parallel=0)
 
 
-def test_a_managed_simulator_gets_exact_result_types():
-    # a simulator's capabilities (here the local state-vector simulator's own document, as SV1 has
-    # the same shape): exact results and state vectors are declared and compiled as result pragmas
+def test_a_managed_simulator_is_declared_sampling_only():
+    # a simulator's capabilities (the local state-vector simulator's own document: SV1 has the same
+    # shape) allow exact result types, but cloud runs go through the job store with shots only,
+    # so the target says so and an exact run is refused at compile time
     from braket.devices import LocalSimulator
 
     props = LocalSimulator("braket_sv").properties.json()
     sim = qbridge.get_backend("braket.device", arn="arn:aws:braket:::device/quantum-simulator/amazon/sv1",
                               properties=props)
-    assert sim.target.supports_exact and sim.target.supports_statevector and not sim.target.noisy
-    compiled = sim.compile(Task(Circuit(2, global_phase=0.5).h(0), observables=["XZ + 0.5*ZI"], statevector=True),
-                           RunConfig())
+    assert sim.limits.exact and sim.limits.exact_result("StateVector")
+    assert not sim.target.supports_exact and not sim.target.supports_statevector and not sim.target.noisy
+    with pytest.raises(ValidationError, match="samples only"):
+        sim.compile(Task(Circuit(2).h(0), observables=["XZ"]), RunConfig())
+    # the result pragmas themselves, as the local simulators send them
+    local = qbridge.get_backend("braket.local")
+    compiled = local.compile(Task(Circuit(2, global_phase=0.5).h(0), observables=["XZ + 0.5*ZI"], statevector=True),
+                             RunConfig())
     source = compiled.program.executables[0].source
     assert source.endswith("#pragma braket result probability\n#pragma braket result state_vector\n"
                            "#pragma braket result expectation x(q[0]) @ z(q[1])\n"
