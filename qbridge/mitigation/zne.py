@@ -231,23 +231,29 @@ def extrapolation_weights(scales: Sequence[float], method: str = "richardson", o
 
 
 def _fit_exponential(x: np.ndarray, y: np.ndarray, asymptote: float) -> float:
-    """Zero-noise value of y = a + b exp(-c x) (a fixed, c >= 0) fitted by least squares."""
-    from scipy.optimize import least_squares
+    """Zero-noise value of y = a + b exp(-c x) (a fixed, c >= 0) fitted by least squares.
+
+    For a given rate c the best b is linear, b(c) = <e, r> / <e, e> with e = exp(-c x) and
+    r = y - a, so the fit is a one-dimensional minimisation over c (bounded Brent).
+    """
+    from scipy.optimize import minimize_scalar
 
     r = y - asymptote
-    scale = max(float(np.max(np.abs(r))), 1e-12)
-    if np.all(r > 0) or np.all(r < 0):
-        slope, icpt = np.polyfit(x, np.log(np.abs(r)), 1)
-        b0, c0 = math.copysign(math.exp(icpt), r[0]), max(-slope, 0.0)
-    else:
-        b0, c0 = r[0], 0.0
 
-    def resid(p):
-        return (p[0] * np.exp(-p[1] * x) - r) / scale
+    def loss(c: float) -> float:
+        e = np.exp(-c * x)
+        b = float(e @ r) / float(e @ e)
+        return float(np.sum((b * e - r) ** 2))
 
-    fit = least_squares(resid, x0=[b0, c0], bounds=([-np.inf, 0.0], [np.inf, np.inf]), xtol=1e-14, ftol=1e-14,
-                        gtol=1e-14, method="trf")
-    return asymptote + float(fit.x[0])
+    hi = 20.0 / max(float(np.min(x)), 1e-9)
+    grid = np.linspace(0.0, hi, 41)
+    k = int(np.argmin([loss(c) for c in grid]))
+    lo_b, hi_b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    c = float(minimize_scalar(loss, bounds=(lo_b, hi_b), method="bounded", options={"xatol": 1e-12}).x)
+    if loss(0.0) <= loss(c):
+        c = 0.0
+    e = np.exp(-c * x)
+    return asymptote + float(e @ r) / float(e @ e)
 
 
 def extrapolate(
