@@ -2,7 +2,9 @@
 
 Output per program: ``probabilities`` (exact) or ``counts`` (with shots), over the measured
 qubits (all when the program measures none), keys in DESIGN.md's bit order (q0 first); with
-observables, ``expectation_values`` as ``{observable, value, stderr}`` (stderr 0 when exact).
+observables, ``expectation_values`` as ``{observable, value, stderr}`` (stderr 0 when exact);
+with ``--mitigation`` value and stderr are the mitigated ones, ``unmitigated_value`` and
+``unmitigated_stderr`` sit beside them, and ``mitigation`` says what ran and its shot cost.
 Several programs go to the backend in one submission; ``--json`` then prints a list.
 """
 
@@ -31,12 +33,32 @@ def _program_report(res, task, observables_text, backend_name: str, shots: int |
             {"observable": text, "value": _to_float(ev[0][i]), "stderr": _to_float(err[0][i]) if err is not None else 0.0}
             for i, text in enumerate(observables_text)
         ]
+        _add_mitigation(out, res)
     elif shots is None:
         probs = res.get_probabilities(0)
         out["probabilities"] = {k: v for k, v in probs.items()}
     else:
         out["counts"] = dict(sorted(res.get_counts(0).items()))
     return out
+
+
+def _add_mitigation(out: dict[str, Any], res) -> None:
+    """With --mitigation: the unmitigated values beside the mitigated ones, and what it cost."""
+    raw = res.metadata.get("unmitigated")
+    mit = res.metadata.get("mitigation")
+    if raw is None or mit is None:
+        return
+    for i, entry in enumerate(out["expectation_values"]):
+        entry["unmitigated_value"] = float(raw["expectation_values"][0][i])
+        entry["unmitigated_stderr"] = float(raw["stderr"][0][i])
+    summary: dict[str, Any] = {"techniques": mit.get("techniques", []), "circuits": mit.get("circuits")}
+    for key in ("shots", "native", "warnings"):
+        if key in mit:
+            summary[key] = mit[key]
+    if "zne" in mit:
+        summary["scale_factors"] = mit["zne"]["actual_scales"]
+        summary["extrapolation"] = mit["zne"]["extrapolation"]
+    out["mitigation"] = summary
 
 
 @click.command("run")
@@ -49,6 +71,10 @@ def _program_report(res, task, observables_text, backend_name: str, shots: int |
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Value of an `input float` parameter (repeatable).")
 @click.option("--precision", type=click.Choice(["single", "double"]), default="double", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list when several programs are given).")
+@click.option("--mitigation", default="", metavar="LIST",
+              help="Error mitigation, comma-separated: readout, zne, twirl, native (zne needs --observable).")
+@click.option("--run-option", "run_options", multiple=True, metavar="KEY=VALUE",
+              help="Run option (repeatable), e.g. allocation=proportional, precision=0.01, scale_factors=1,3,5.")
 # cloud runs (qbridge.jobs): a budget checked before anything is sent, and a dry run
 @click.option("--max-cost", type=click.FloatRange(min=0), default=None, metavar="USD",
               help="Refuse the run if its estimated cost exceeds USD (checked before any network call).")
@@ -57,8 +83,8 @@ def _program_report(res, task, observables_text, backend_name: str, shots: int |
 @click.option("--dry-run", is_flag=True,
               help="Compile and validate against the device, print the native programs and the estimated cost; send nothing.")
 @reports_errors
-def run(programs, backend, options, shots, seed, observables, params, precision, as_json, max_cost, max_shots,
-        dry_run) -> None:
+def run(programs, backend, options, shots, seed, observables, params, precision, as_json, mitigation, run_options,
+        max_cost, max_shots, dry_run) -> None:
     """Run OpenQASM 2/3 programs on a backend."""
     from ..backends.base import RunConfig, Task
     from ..backends.registry import get_backend
@@ -81,7 +107,8 @@ def run(programs, backend, options, shots, seed, observables, params, precision,
 
         precheck_budget(tasks, backend, opts, shots, budget)
     be = get_backend(backend, **opts)
-    config = RunConfig(shots=shots, seed=seed, precision=precision, options=budget)
+    config = RunConfig(shots=shots, seed=seed, precision=precision, mitigation=mitigation,
+                       options={**parse_options(run_options), **budget})
     if dry_run:
         from .jobs import print_dry_run
 
@@ -102,8 +129,13 @@ def run(programs, backend, options, shots, seed, observables, params, precision,
             table.add_column("observable")
             table.add_column("value", justify="right")
             table.add_column("stderr", justify="right")
+            mitigated = "unmitigated_value" in rep["expectation_values"][0]
+            if mitigated:
+                table.add_column("unmitigated", justify="right")
+                table.add_column("stderr", justify="right")
             for e in rep["expectation_values"]:
-                table.add_row(e["observable"], f"{e['value']:.6f}", f"{e['stderr']:.6f}")
+                extra = [f"{e['unmitigated_value']:.6f}", f"{e['unmitigated_stderr']:.6f}"] if mitigated else []
+                table.add_row(e["observable"], f"{e['value']:.6f}", f"{e['stderr']:.6f}", *extra)
         else:
             key = "probabilities" if "probabilities" in rep else "counts"
             table.add_column("bitstring (q0 first)")

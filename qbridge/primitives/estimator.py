@@ -45,14 +45,31 @@ class Estimator:
         shots: int | None = None,
         seed: int | None = None,
         precision: str = "single",
+        mitigation: str | Sequence[str] = (),
+        allocation: str | None = None,
+        target_precision: float | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> EstimatorResult:
+        """Expectation values and standard errors, shape (B, n_obs).
+
+        ``mitigation`` (e.g. ``"readout,zne"``), ``allocation`` (``uniform``, ``proportional``,
+        ``precision``) and ``target_precision`` (standard error to reach) go to the run's
+        ``RunConfig`` (see :mod:`qbridge.mitigation.pipeline` for ``options``); with mitigation
+        ``values`` are the mitigated ones and ``metadata["unmitigated"]`` holds the raw ones.
+        """
         if isinstance(observables, (str, PauliSum)):
             observables = [observables]
         observables = list(observables)
         if not observables:
             raise ObservableError("Estimator.run needs at least one observable, e.g. 'ZZ' or ['ZI', 'IZ']")
         task = Task(circuit, parameter_values, inputs or {}, tuple(observables))
-        res = self.backend.run([task], RunConfig(shots=shots, seed=seed, precision=precision)).result()[0]
+        run_options = dict(options or {})
+        if allocation is not None:
+            run_options["allocation"] = allocation
+        if target_precision is not None:
+            run_options["precision"] = target_precision
+        config = RunConfig(shots=shots, seed=seed, precision=precision, mitigation=mitigation, options=run_options)
+        res = self.backend.run([task], config).result()[0]
         stderr = res.stderr
         stderr = np.zeros(tuple(res.expectation_values.shape)) if stderr is None else np.asarray(stderr)
         return EstimatorResult(res.expectation_values, stderr, task.observables, shots, dict(res.metadata))

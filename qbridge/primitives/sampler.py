@@ -37,8 +37,18 @@ class SamplerResult:
         return self.result.probabilities
 
     def quasi_dists(self) -> list[dict[str, float]]:
-        """Per binding, bitstring -> probability (exact) or frequency (shots)."""
+        """Per binding, bitstring -> probability (exact) or frequency (shots); after readout
+        mitigation, the corrected quasi-probabilities (they sum to 1 but may be negative)."""
+        mitigated = self.result.metadata.get("quasi_dists")
+        if mitigated is not None:
+            return [dict(q) for q in mitigated]
         return [self.result.get_probabilities(i) for i in range(self.batch_size)]
+
+    def nearest_probability_distribution(self, index: int = 0) -> dict[str, float]:
+        """The probability distribution nearest (2-norm) to binding ``index``'s quasi-distribution."""
+        from ..mitigation.readout import nearest_probability_distribution
+
+        return nearest_probability_distribution(self.quasi_dists()[index])
 
     def marginal(self, qubits: Sequence[int], index: int = 0) -> dict[str, float]:
         """Distribution of ``qubits`` (positions in the readout, first = leftmost bit)."""
@@ -68,7 +78,11 @@ class Sampler:
         shots: int | None = None,
         seed: int | None = None,
         precision: str = "single",
+        mitigation: str | Sequence[str] = (),
+        options: Mapping[str, Any] | None = None,
     ) -> list[SamplerResult] | SamplerResult:
+        """Counts (shots) or probabilities (exact) per binding; ``mitigation="readout"`` (and/or
+        ``"twirl"``) adds readout-corrected :meth:`SamplerResult.quasi_dists`."""
         single = isinstance(circuits, Circuit)
         circs = [circuits] if single else list(circuits)
         pvs = [parameter_values] * len(circs) if single or not isinstance(parameter_values, list) else parameter_values
@@ -78,6 +92,7 @@ class Sampler:
                 "circuit (a list), or one value for all (an array)"
             )
         tasks = [Task(c, pv, inputs or {}) for c, pv in zip(circs, pvs)]
-        res = self.backend.run(tasks, RunConfig(shots=shots, seed=seed, precision=precision)).result()
+        config = RunConfig(shots=shots, seed=seed, precision=precision, mitigation=mitigation, options=options or {})
+        res = self.backend.run(tasks, config).result()
         out = [SamplerResult(r, r.num_qubits) for r in res]
         return out[0] if single else out
