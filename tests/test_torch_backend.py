@@ -394,12 +394,26 @@ def test_a_backend_that_loses_results_is_a_job_error(fault):
         job.result()
 
 
-def test_errors_during_execution_are_raised_by_result(torch_backend):
-    job = torch_backend.run(Task(Circuit(1).amplitude_encode("x"), inputs={"x": [[0.0, 0.0]]}))
+def test_unencodable_inputs_are_refused_before_run():
+    """Zero, non-finite and too-long rows fail when the task is built, not inside execution."""
+    c = Circuit(1).amplitude_encode("x")
+    for bad, word in [([[0.0, 0.0]], "zero"), ([[np.nan, 1.0]], "non-finite"), ([[1.0, 2.0, 3.0]], "features")]:
+        with pytest.raises(EncodingError, match=word):
+            Task(c, inputs={"x": bad})
+    with pytest.raises(EncodingError, match="row 1"):
+        Task(c, inputs={"x": torch.tensor([[1.0, 0.0], [0.0, 0.0]], requires_grad=True)})
+
+
+def test_errors_during_execution_are_raised_by_result():
+    class Failing(TorchBackend):
+        def _execute(self, tasks, config):
+            raise EncodingError("simulated failure inside execution")
+
+    job = Failing().run(Circuit(1).h(0))
     assert job.status() == JobStatus.ERROR and job.status().final
     assert not job.cancel()
     assert job.job_id in repr(job) and "error" in repr(job)
-    with pytest.raises(EncodingError):
+    with pytest.raises(EncodingError, match="simulated failure"):
         job.result()
 
 

@@ -66,11 +66,19 @@ class Target:
     noisy: bool = False
     gpu: bool = False
     precisions: tuple[str, ...] = ("single", "double")
+    seeded: bool = False  # the same seed gives the same counts
+    # Hardware facts of backends that transpile for themselves (IBM): ``native_gates`` and
+    # ``connectivity`` above say what the backend accepts; these say what the device runs.
+    device_gates: frozenset[str] | None = None
+    device_connectivity: frozenset[tuple[int, int]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["native_gates"] = sorted(self.native_gates)
-        d["connectivity"] = None if self.connectivity is None else sorted(list(p) for p in self.connectivity)
+        for key in ("connectivity", "device_connectivity"):
+            pairs = getattr(self, key)
+            d[key] = None if pairs is None else sorted(list(p) for p in pairs)
+        d["device_gates"] = None if self.device_gates is None else sorted(self.device_gates)
         return d
 
 
@@ -235,6 +243,7 @@ class Task:
             inputs[name] = _as_2d(val, f"input {name!r}")
             if inputs[name].shape[0] == 0:
                 raise EncodingError(f"input {name!r} has no rows: an empty batch has nothing to run", instruction="amplitude_encode")
+            _check_encodable(name, inputs[name], c.inputs[name])
         object.__setattr__(self, "inputs", inputs)
         obs = self.observables
         if isinstance(obs, (str, PauliSum)):
@@ -292,6 +301,34 @@ def as_task(task: Any) -> Task:
     raise TypeError(
         f"cannot make a task from {type(task).__name__}; pass a Circuit, a Task or (circuit, parameter_values)"
     )
+
+
+def _check_encodable(name: str, rows: Any, size: int) -> None:
+    """Refuse, before anything runs, rows that amplitude encoding cannot take."""
+    if rows.shape[1] == 0 or rows.shape[1] > size:
+        raise EncodingError(
+            f"input {name!r} has {rows.shape[1]} features but its encoding register holds {size} "
+            f"amplitudes; use at least ceil(log2({max(rows.shape[1], 1)})) qubits",
+            instruction="amplitude_encode",
+        )
+    if hasattr(rows, "detach"):
+        a = rows.detach()
+        finite = bool(a.isfinite().all()) if not a.is_complex() else bool(a.real.isfinite().all() and a.imag.isfinite().all())
+        zero = (a.abs().amax(dim=1) == 0).nonzero().flatten().tolist() if finite else []
+    else:
+        a = np.asarray(rows)
+        if not np.issubdtype(a.dtype, np.number):
+            raise EncodingError(f"input {name!r} must be numeric, got dtype {a.dtype}", instruction="amplitude_encode")
+        finite = bool(np.all(np.isfinite(a)))
+        zero = np.flatnonzero(np.abs(a).max(axis=1) == 0).tolist() if finite else []
+    if not finite:
+        raise EncodingError(f"input {name!r} has non-finite entries (NaN or inf)", instruction="amplitude_encode")
+    if zero:
+        raise EncodingError(
+            f"input {name!r} row {zero[0]} is a zero vector and cannot be amplitude-encoded; "
+            "add a bias, or drop or mask the row",
+            instruction="amplitude_encode",
+        )
 
 
 def bitstring(index: int, width: int) -> str:

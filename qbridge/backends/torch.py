@@ -72,6 +72,7 @@ class TorchBackend(Backend):
             native_gates=frozenset(GATES) | {"unitary"},
             gradient_methods=("backprop",),
             gpu=dev.type == "cuda",
+            seeded=True,
         )
 
     @property

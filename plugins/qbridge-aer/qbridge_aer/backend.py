@@ -173,6 +173,7 @@ class AerBackend(Backend):
             noisy=noisy,
             gpu=self._device == "GPU",
             precisions=("single", "double"),
+            seeded=True,  # seed_simulator
         )
 
     # -- setup ----------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ class ExampleBackend(Backend):
             # precision leaves it out, and runs asking for it are refused before they start.
             precisions=("single", "double"),
             gradient_methods=(),  # NumPy results carry no autograd; the core will use its own rules
+            seeded=True,  # one numpy Generator per run, from RunConfig.seed
         )
 
     @classmethod

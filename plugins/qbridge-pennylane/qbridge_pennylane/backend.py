@@ -261,6 +261,7 @@ class PennyLaneBackend(Backend):
             gradient_methods=tuple(methods),
             gpu=gpu,
             precisions=("single", "double"),
+            seeded=True,  # a fresh device per run, seeded from RunConfig.seed
         )
 
     @property

@@ -1,9 +1,9 @@
 """Shot statistics: counts agree with the exact distribution within 5 sigma of the shot noise.
 
-No Target field says whether a backend honours ``seed``, so seeds are checked by tolerance only:
-two runs with the same seed must agree with each other and with the reference within the noise
-(an exact repeat passes trivially). A backend that ignores seeds still passes; one that
-mis-handles them (a constant stream, a broken distribution) does not.
+Seeds: a backend whose target declares ``seeded`` must give identical counts for the same seed.
+Every backend, seeded or not, must give two same-seed runs that agree with each other and with
+the reference within the noise, so one that mis-handles seeds (a constant stream, a broken
+distribution) fails either way.
 """
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ class TestShots(ConformanceBase):
         a, b = counts_array(first.counts[0], 3, "first run"), counts_array(second.counts[0], 3, "second run")
         # two independent draws differ by sqrt(2) of one draw's noise; an exact repeat differs by 0
         p = reference_probabilities(task)[0]
+        if harness.target.seeded:
+            assert first.counts[0] == second.counts[0], (
+                f"{harness.name} declares seeded=True but seed 99 gave {first.counts[0]} then {second.counts[0]}"
+            )
         z = (count_zscores(a, p, shots) - count_zscores(b, p, shots)) / math.sqrt(2)
         assert np.all(np.abs(z) <= SIGMAS), f"{harness.name}: two runs with seed 99 disagree: {first.counts[0]} vs {second.counts[0]}"
 
