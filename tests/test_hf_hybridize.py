@@ -366,3 +366,31 @@ def test_parameter_report_llama_grouped_query():
     assert rep.quantum_adapter == 2 * d + 2 * 2 * qsann_adapter
     assert rep.total == sum(p.numel() for p in m.parameters())
     assert isinstance(parts(m, 1)[0].qffn, QFFN)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_qwen2_sliding_window_reaches_the_quantum_heads(attn):
+    """One layer, window 3, classical heads silenced: changing token 0 may move outputs 0-2
+    only, with the window; without it, every later output moves (the control)."""
+    moved = {}
+    for window in (True, False):
+        torch.manual_seed(0)
+        cfg = Qwen2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+                          num_key_value_heads=2, vocab_size=V, max_position_embeddings=64, use_sliding_window=window,
+                          sliding_window=3, max_window_layers=0, bos_token_id=0, eos_token_id=None)
+        m = Qwen2ForCausalLM(cfg)
+        m.set_attn_implementation(attn)
+        m = qh.hybridize(m, ffn_fraction=0.0, head_fraction=0.5).double().eval()
+        with torch.no_grad():
+            m.model.layers[0].self_attn.o_proj.weight[:, :16] = 0  # classical heads 0-1 write nothing
+        ids = torch.randint(1, V, (1, 8), generator=torch.Generator().manual_seed(1))
+        other = ids.clone()
+        other[0, 0] = ids[0, 0] % (V - 1) + 1
+        with torch.no_grad():
+            full = m(ids).logits
+            moved[window] = (full - m(other).logits).abs().amax(-1)[0]
+            first = m(ids[:, :5], use_cache=True)  # the sliding cache layer drops old keys
+            rest = m(ids[:, 5:], past_key_values=first.past_key_values, use_cache=True).logits
+        assert torch.allclose(rest, full[:, 5:], atol=1e-12, rtol=0)
+    assert (moved[True][:3] > 1e-3).all() and (moved[True][3:] == 0).all()
+    assert (moved[False][3:] > 1e-3).all()

@@ -28,7 +28,11 @@ Choices, written down:
   ``save_pretrained``): layers, heads, kind, depth, backend name, the JSON-representable
   options, the counts of removed parameters, and ``"version": 1``. Options that are not JSON
   (callables, Backend objects, circuits) are listed under ``"unrecorded_options"``; restoring
-  needs them passed again.
+  needs them passed again. The record lives on ``model.config``: two models built from one
+  config object share it, so build each model from its own config.
+- Generation. The KV cache works for hybrid layers (the quantum heads' keys and values ride in
+  the same dynamic cache slot, see :mod:`qbridge.hf.modules`); ``use_cache`` stays as it was.
+  Static (preallocated) caches are refused.
 """
 
 from __future__ import annotations

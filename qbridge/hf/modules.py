@@ -17,6 +17,8 @@ h = head_dim, Hc classical heads, Hq quantum heads)::
      |   (causal + padding, or sliding window), softmax, values -> (B, T, Hq, h)
      +-- concatenated in the original head order -> the original output projection
 
+Quantum heads apply no attention dropout (the classical heads keep the model's).
+
 Masks. The quantum heads read the same 4-D mask the classical heads get (boolean for sdpa,
 additive 0 / -inf for eager); ``None`` (sdpa's fast path: no padding) means causal, aligned to
 the end of the key sequence (lower right), as sdpa treats it. A query row with no allowed key
