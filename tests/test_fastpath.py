@@ -169,3 +169,16 @@ def test_zero_row_is_an_error_on_the_fast_path():
     x[2] = 0
     with pytest.raises(EncodingError, match="row 2 is a zero vector"):
         fastpath.run_fast(circ, np.zeros((1, circ.num_parameters)), {"x": x})
+
+
+@pytest.mark.parametrize("dtype,big", [(torch.float64, 1e200), (torch.float32, 1e30)])
+def test_huge_finite_inputs_normalise_without_overflow(dtype, big):
+    # |x|^2 overflows although every entry is finite: both paths must still encode x / |x|
+    circ = ansatz(2, 1)
+    cd = torch.complex128 if dtype == torch.float64 else torch.complex64
+    x = torch.tensor([[big, -big, big, 0.0]] * 4 + [[0.5, 0.5, -0.5, 0.5]], dtype=dtype)
+    theta = torch.zeros(1, circ.num_parameters, dtype=dtype)
+    a = sv.simulate(circ, theta, {"x": x}, dtype=cd)
+    b = fastpath.simulate(circ, theta, {"x": x}, dtype=cd, method="unitary")
+    assert torch.isfinite(torch.view_as_real(a)).all() and torch.allclose(a, b, atol=1e-6)
+    assert torch.allclose(sv.probabilities(a).sum(1), torch.ones(5, dtype=dtype), atol=1e-6)

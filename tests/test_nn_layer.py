@@ -288,3 +288,19 @@ def test_argument_errors():
         layer(torch.randn(2, 9))
     with pytest.raises(TypeError, match="unknown input"):
         layer(y=torch.randn(2, 8))
+
+
+@pytest.mark.parametrize("gradient", ["parameter-shift", "spsa"])
+def test_layer_without_inputs(gradient):
+    c = Circuit(2).ry(0, Parameter("a")).cx(0, 1).rx(1, Parameter("b"))
+    w = torch.tensor([0.3, -1.1], dtype=torch.float64)
+    ref = QuantumLayer(c, ["ZI", "IZ"], init=w.clone()).double()
+    other = QuantumLayer(c, ["ZI", "IZ"], gradient=gradient, init=w.clone(), spsa_samples=300, spsa_epsilon=1e-3, seed=0).double()
+    y_ref, y = ref(), other()
+    assert y.shape == (2,) and torch.allclose(y, y_ref, atol=1e-12)
+    # exact values: <Z0> = cos a, <Z1> = cos a cos b
+    assert torch.allclose(y, torch.tensor([math.cos(0.3), math.cos(0.3) * math.cos(-1.1)], dtype=torch.float64))
+    y_ref.sum().backward()
+    y.sum().backward()
+    tol = 1e-10 if gradient == "parameter-shift" else 0.15
+    assert torch.allclose(other.weights.grad, ref.weights.grad, atol=tol)

@@ -130,7 +130,7 @@ def test_trains_on_a_toy_regression():
         first = first if first is not None else float(loss.detach())
         loss.backward()
         opt.step()
-    assert float(loss) < 0.5 * first
+    assert float(loss.detach()) < 0.5 * first
 
 
 def test_shots_preview_and_run():
@@ -139,3 +139,10 @@ def test_shots_preview_and_run():
     assert pv.batch_size == 6 and pv.rows["forward"] == 6 and pv.shots_per_step == pv.executions * 200
     y = m(torch.randn(2, 3, 4))
     assert y.shape == (2, 3, 4) and torch.isfinite(y).all()
+
+
+def test_qffn_is_per_token_and_causal():
+    from qbridge.audit import check_causal
+
+    m = QFFN(8, depth=2)
+    assert check_causal(m, 6, d_model=8).causal

@@ -266,7 +266,8 @@ class QuantumLayer(nn.Module):
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor):
         """Readouts for a batch: inputs (..., d) positionally in ``input_names`` order or by name.
 
-        Returns (..., K) (one circuit) or a tuple of them (several circuits).
+        Returns (..., K) (one circuit) or a tuple of them (several circuits). A layer whose
+        circuits encode no inputs takes no arguments and returns (K,).
         """
         if len(args) > len(self.input_names):
             raise TypeError(f"forward takes {len(self.input_names)} input(s) {list(self.input_names)}, got {len(args)}")
@@ -298,9 +299,9 @@ class QuantumLayer(nn.Module):
             elif tuple(x.shape[:-1]) != lead:
                 raise ValueError(f"inputs have different leading shapes: {lead} and {tuple(x.shape[:-1])}")
             flat[n] = x.reshape(-1, x.shape[-1])
-        if not self.input_names:
-            raise TypeError("this layer has no encoded inputs; call run() instead")
-        N = flat[self.input_names[0]].shape[0]
+        if not self.input_names:  # a variational circuit without encoded inputs: one row
+            lead = ()
+        N = flat[self.input_names[0]].shape[0] if self.input_names else 1
         if self.gradient_method != "backprop" and self.input_gradient == "error" and torch.is_grad_enabled():
             needs = [n for n, x in flat.items() if x.requires_grad]
             if needs:

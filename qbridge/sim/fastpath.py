@@ -393,7 +393,10 @@ class FastState:
 
     def probabilities(self) -> torch.Tensor:
         p = self._parts
-        return p * p if p.dim() == 2 else (p * p).sum(-1)
+        if p.dim() == 2:
+            return p * p
+        re, im = p[..., 0], p[..., 1]  # two strided squares beat a reduction over a size-2 axis
+        return re * re + im * im
 
     def statevector(self) -> torch.Tensor:
         p = self._parts
@@ -460,19 +463,28 @@ def _normalised_input(x: Any, d_max: int, cdtype, device, name: str) -> torch.Te
         )
     rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
     t = t.to(device=device, dtype=cdtype if t.is_complex() else rdtype)
+    norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)  # one pass serves every check
     with torch.no_grad():
-        finite = bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all())
-        norms = torch.linalg.vector_norm(t, dim=1)
-        zero = (norms == 0).nonzero()
-    if not finite:
+        bad = not bool(torch.isfinite(norms).all())
+        if bad and bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all()):
+            bad = False  # finite entries whose norm overflows: rescale first
+            scale = (torch.view_as_real(t) if t.is_complex() else t).abs().flatten(1).amax(1, keepdim=True)
+            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+            norms = None
+        zero = None if norms is None else (norms.squeeze(1) == 0).nonzero()
+    if bad:
         raise EncodingError(f"input {name!r} has non-finite entries (NaN or inf)", instruction="amplitude_encode")
+    if norms is None:
+        t = t / scale
+        norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
+        zero = (norms.squeeze(1) == 0).nonzero()
     if len(zero):
         raise EncodingError(
             f"input {name!r} row {int(zero[0])} is a zero vector and cannot be amplitude-encoded; "
             "add a bias or drop the row",
             instruction="amplitude_encode",
         )
-    return t / torch.linalg.vector_norm(t, dim=1, keepdim=True)
+    return t / norms
 
 
 def run_fast(

@@ -152,6 +152,11 @@ def _normalise_inputs(x: Any, size: int, cdtype, device, name: str) -> torch.Ten
             "add a bias or drop the row",
             instruction="amplitude_encode",
         )
+    with torch.no_grad():
+        overflow = not bool(torch.isfinite(norms).all())
+    if overflow:  # finite entries whose squares overflow: scale each row by its largest entry first
+        big = (torch.view_as_real(t) if t.is_complex() else t).abs().flatten(1).amax(1, keepdim=True)
+        t = t / big
     t = t / torch.linalg.vector_norm(t, dim=1, keepdim=True)
     if t.shape[1] < size:
         t = torch.nn.functional.pad(t, (0, size - t.shape[1]))
