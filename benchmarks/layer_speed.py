@@ -308,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cap", type=float, default=60.0, help="seconds of measuring per cell; slower steps are skipped")
     ap.add_argument("--quick", action="store_true", help="skip PennyLane and Aer above n = 8")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--only", default="", help="comma-separated substrings: run only implementations whose name has one")
     args = ap.parse_args(argv)
     global TOKENS_RUN
     TOKENS_RUN = args.tokens
@@ -330,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         impls: list[Impl] = []
         for make in factories:
             impl = make()
+            wanted = [w for w in args.only.split(",") if w]
+            if wanted and not any(wd.lower() in impl.name.lower() for wd in wanted):
+                continue
             if impl.name not in order:
                 order.append(impl.name)
             rows.setdefault(impl.name, {})
@@ -383,9 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         print(name.ljust(width) + "".join(cells))
     print()
     for n in sizes:
-        q = rows["qbridge torch (QFFN)"].get(n)
-        fl = rows["floor: plain torch, compiled unitary"].get(n)
-        pl = rows["PennyLane default.qubit (backprop, broadcast)"].get(n)
+        q = rows.get("qbridge torch (QFFN)", {}).get(n)
+        fl = rows.get("floor: plain torch, compiled unitary", {}).get(n)
+        pl = rows.get("PennyLane default.qubit (backprop, broadcast)", {}).get(n)
         msg = [f"n={n}:"]
 
         def secs(cell: str) -> float | None:
