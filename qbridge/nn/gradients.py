@@ -13,7 +13,9 @@ Methods (chosen by the layer from ``Target.gradient_methods``):
   estimates). Every parametric *occurrence* (a gate slot holding ``a*theta + b``) is shifted on
   its own; the chain rule multiplies by ``a`` and sums occurrences of the same weight. All shifted
   circuits of all programs, times every input row, go out in one submission as one batch of
-  bindings per program (rows = shifted bindings x inputs, bindings outer, inputs inner).
+  bindings per program (rows = shifted bindings x inputs, bindings outer, inputs inner; with at
+  least 2^n input rows, one task per shifted binding instead, so that the torch backend's
+  unitary path builds each shifted U once).
 - ``"spsa"``: simultaneous perturbation (Spall): ``spsa_samples`` random +-1 directions, two
   evaluations each, ``g = mean_s (f(w + c D_s) - f(w - c D_s)) / (2c) * D_s``. Biased by O(c^2),
   noisy, but 2 x samples circuits per row whatever the number of weights.
@@ -290,6 +292,20 @@ class CircuitExecutor:
             out.append(Task(circuit, pv, ins, program.observables or ()))
         return out
 
+    def _product_tasks(self, program: Program, circuit: Circuit, bind: np.ndarray, xs: Mapping[str, np.ndarray], B: int) -> list[Task]:
+        """Every binding (R rows) with every input row (B): results in order bindings outer,
+        inputs inner. One task with R x B rows; or, when the inputs alone reach the unitary
+        path's crossover (B >= 2^n), one task per binding carrying the whole input batch, so that
+        a simulator builds each shifted U once (same submission, same rows)."""
+        if xs and B >= 2**circuit.num_qubits and bind.shape[0] > 1:
+            out: list[Task] = []
+            for r in range(bind.shape[0]):
+                out += self._tasks(program, circuit, bind[r : r + 1], xs)
+            return out
+        rows_bind = np.repeat(bind, B, axis=0)
+        rows_in = {n: np.tile(v, (bind.shape[0], 1)) for n, v in xs.items()}
+        return self._tasks(program, circuit, rows_bind, rows_in)
+
     # -- forward --------------------------------------------------------------------------------
     def forward(self, weights: torch.Tensor, inputs: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
         """Differentiable forward on a backprop backend: the results carry autograd history."""
@@ -383,8 +399,6 @@ class CircuitExecutor:
         for r, (k, s, _) in enumerate(shifts):
             bind[r, k] += s
         xs, B = _aligned({n: inputs[n] for n in p.input_names})
-        rows_bind = np.repeat(bind, B, axis=0)  # bindings outer, inputs inner
-        rows_in = {n: np.tile(v, (len(shifts), 1)) for n, v in xs.items()}
 
         def done(results: list[TaskResult]) -> None:
             f = self._collect(p, results).reshape(len(shifts), B, -1)
@@ -395,7 +409,7 @@ class CircuitExecutor:
                 g_phi[k] += coef * per_row[r]
             grad_w[:] += J.T @ g_phi
 
-        self._add(tasks, self._tasks(p, occ, rows_bind, rows_in), finish, done)
+        self._add(tasks, self._product_tasks(p, occ, bind, xs, B), finish, done)
 
     def _spsa_tasks(self, w, inputs, cotangents, grad_w, tasks, finish) -> None:
         S, eps = self.spsa_samples, self.spsa_epsilon
@@ -408,8 +422,6 @@ class CircuitExecutor:
                 continue
             bind = plus_minus[:, p.weight_index]
             xs, B = _aligned({n: inputs[n] for n in p.input_names})
-            rows_bind = np.repeat(bind, B, axis=0)
-            rows_in = {n: np.tile(v, (2 * S, 1)) for n, v in xs.items()}
 
             def done(results, p=p, cot=cot, B=B):
                 f = self._collect(p, results).reshape(2 * S, B, -1)
@@ -417,7 +429,7 @@ class CircuitExecutor:
                 diff = (per_row[:S] - per_row[S:]) / (2 * eps)
                 grad_w[:] += (diff[:, None] * deltas).mean(axis=0)
 
-            self._add(tasks, self._tasks(p, p.circuit, rows_bind, rows_in), finish, done)
+            self._add(tasks, self._product_tasks(p, p.circuit, bind, xs, B), finish, done)
 
     def _input_tasks(self, p: Program, name: str, w, inputs, out, cot, grad_x, tasks, finish) -> None:
         x = np.asarray(inputs[name], dtype=float)
