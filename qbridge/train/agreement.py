@@ -163,8 +163,9 @@ def backend_agreement(
                     modes.append((f"{shots} shots", shots, ""))
                     if mitigation and have_mitigation and target.noisy:
                         modes.append((f"{shots} shots + readout mitigation", shots, "readout"))
-                # calibrate every qubit of a small device: the transpiler may place the circuit anywhere
-                small = target.num_qubits is not None and target.num_qubits <= 16
+                # calibrate every qubit of a small device (the transpiler may place the circuit on any of
+                # them); on wider ones (a 13-qubit density matrix is 2^26 numbers) only the circuit's qubits
+                small = target.num_qubits is not None and target.num_qubits <= 8
                 for mode, s, mit in modes:
                     t = time.perf_counter()
                     run_opts = {"calibration_width": "device"} if (mit and small) else {}

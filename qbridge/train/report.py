@@ -27,11 +27,15 @@ def _cells(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, 
     return [[fmt(r.get(key), spec) for key, _, spec in columns] for r in rows]
 
 
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")  # a literal pipe would end the cell
+
+
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str | None]]) -> str:
     """``columns``: (key, header, format spec or None)."""
-    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    head = "| " + " | ".join(_md(h) for _, h, _ in columns) + " |"
     sep = "|" + "|".join("---" for _ in columns) + "|"
-    body = ["| " + " | ".join(c) + " |" for c in _cells(rows, columns)]
+    body = ["| " + " | ".join(_md(c) for c in cells) + " |" for cells in _cells(rows, columns)]
     return "\n".join([head, sep, *body])
 
 
@@ -39,8 +43,9 @@ def rich_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, s
     from rich.table import Table
 
     t = Table(title=title or None)
-    for i, (_, h, _) in enumerate(columns):
-        t.add_column(h, justify="left" if i == 0 else "right")
+    for key, h, _ in columns:
+        numeric = all(isinstance(r.get(key), (int, float)) or r.get(key) is None for r in rows)
+        t.add_column(h, justify="right" if numeric else "left")
     for c in _cells(rows, columns):
         t.add_row(*c)
     return t
