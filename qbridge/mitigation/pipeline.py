@@ -566,8 +566,10 @@ class _SamplingPlan:
                 q = corr.distribution(s)
                 quasi.append(q)
                 nearest.append(nearest_probability_distribution(q))
-        md: dict[str, Any] = {"mitigation": {"techniques": list(settings.techniques),
-                                             "circuits": len(self.ids)}}
+        applied = [t for t in settings.techniques if t != "zne"]  # counts are not extrapolated
+        md: dict[str, Any] = {"mitigation": {"techniques": applied, "circuits": len(self.ids)}}
+        if settings.uses("zne"):
+            md["mitigation"]["not_applied"] = {"zne": "extrapolates expectation values; this task has none"}
         if unit is not None:
             cal_shots = cals.shots_used(sub, unit) if self.cal_width is not None else 0
             md["mitigation"]["shots"] = {"per_binding": int(sum(sub.shots(i, unit) for i in self.ids)),
@@ -661,9 +663,10 @@ def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
         if task.statevector:
             raise ValidationError("mitigation and shot allocation give expectation values and counts, not state "
                                   "vectors; drop statevector=True", backend=backend.backend_name)
-        if settings.uses("zne") and not task.observables:
-            raise ValidationError("zero-noise extrapolation extrapolates expectation values; give observables "
-                                  "(Estimator) or drop 'zne'", backend=backend.backend_name)
+    if settings.uses("zne") and not any(task.observables for task in tasks):
+        # in a mixed run, tasks without observables (counts) skip ZNE and say so in their metadata
+        raise ValidationError("zero-noise extrapolation extrapolates expectation values; give observables "
+                              "(Estimator) or drop 'zne'", backend=backend.backend_name)
     sigmas: list[np.ndarray | None] = [None] * len(tasks)
     if settings.allocation == "precision" and settings.variance == "pilot" and not exact:
         sigmas = _pilot_sigma(backend, tasks, config, settings)
