@@ -294,6 +294,8 @@ class BraketBackendBase(Backend):
         task = comp.task
         B, n = task.batch_size, prog.num_qubits
         meta = {"device": self._device_label(), "noise": self._noise.to_dict()}
+        if "native" in config.mitigation and hasattr(self, "native_mitigation"):  # qbridge.mitigation.native
+            meta["native_mitigation"] = self.native_mitigation()
         per_row: list[Any] = [None] * B
         for e, ex in enumerate(prog.executables):
             outs = outputs[e]
@@ -584,8 +586,36 @@ class BraketDeviceBackend(BraketBackendBase):
     def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None) -> list[Any]:
         if seed is not None:
             raise ValidationError(f"{self.arn} cannot be seeded; drop seed", backend=self._name)
-        from .cloud import submit_via_store
+        from .cloud import _RUN_CONFIG, submit_via_store, transport_for
 
         # every task is recorded before it is sent (idempotent client token), checked against the
         # budget, retried on throttling, and its result cached: see qbridge_braket.cloud
+        config = _RUN_CONFIG.get()
+        if config is not None and "native" in config.mitigation:  # mitigation="native": the device's scheme
+            params = self.native_mitigation()["device_parameters"]
+            return submit_via_store(self, programs, shots, transport=transport_for(self, device_parameters=params))
         return submit_via_store(self, programs, shots)
+
+    def native_mitigation(self) -> dict[str, Any]:
+        """The device's own error mitigation (the protocol of qbridge.mitigation.native): IonQ
+        debiasing where the capabilities list it; ValidationError on other devices."""
+        provider = getattr(self.properties, "provider", None)
+        schemes = dict(getattr(provider, "errorMitigation", None) or {})
+        for scheme, props in schemes.items():
+            if getattr(scheme, "__name__", str(scheme)).rsplit(".", 1)[-1] == "Debias":
+                import json
+
+                from braket.device_schema import GateModelParameters
+                from braket.device_schema.error_mitigation.debias import Debias
+                from braket.device_schema.ionq import IonqDeviceParameters
+
+                # the document the SDK sends for AwsDevice.run(..., device_parameters={"errorMitigation": Debias()})
+                doc = IonqDeviceParameters(paradigmParameters=GateModelParameters(qubitCount=0),  # unused for OpenQASM
+                                           errorMitigation=[Debias()]).json(exclude_none=True)
+                return {"service": "Amazon Braket", "scheme": "debias", "effective": True,
+                        "minimum_shots": getattr(props, "minimumShots", None), "device_parameters": json.loads(doc)}
+        raise ValidationError(
+            f"{self.arn} lists no error-mitigation scheme (Braket offers debiasing on IonQ devices); use "
+            "mitigation='readout', 'zne' or 'twirl', which run on every backend",
+            backend=self._name,
+        )

@@ -173,7 +173,23 @@ class SamplerBackend(Backend):
 
     # -- execute --------------------------------------------------------------------------------
     def _sampler_options(self, config: RunConfig) -> dict[str, Any]:
-        return dict(self._user_sampler_options)
+        return self._with_native(dict(self._user_sampler_options), config)
+
+    # -- native mitigation (the protocol of qbridge.mitigation.native) ---------------------------
+    # SamplerV2 offers Pauli twirling and dynamical decoupling; resilience levels (measurement
+    # mitigation, ZNE) are EstimatorV2 options, which this Sampler-based adapter does not use.
+    _NATIVE = {"twirling": {"enable_gates": True, "enable_measure": True},
+               "dynamical_decoupling": {"enable": True}}
+
+    def native_mitigation(self) -> dict[str, Any]:
+        """What ``mitigation="native"`` asks the Sampler for, and whether it takes effect."""
+        return {"service": "qiskit-ibm-runtime SamplerV2", "sampler_options": self._NATIVE, "effective": True}
+
+    def _with_native(self, opts: dict[str, Any], config: RunConfig) -> dict[str, Any]:
+        if "native" in config.mitigation:
+            for key, sub in self._NATIVE.items():
+                opts[key] = {**sub, **dict(opts.get(key, {}))}  # the user's own sampler_options win
+        return opts
 
     def _pubs(self, tasks: Sequence[CompiledTask], config: RunConfig) -> tuple[list[tuple], list[tuple[int, bool]]]:
         pubs: list[tuple] = []
@@ -220,7 +236,8 @@ class SamplerBackend(Backend):
             out.append(TaskResult(
                 batch_size=B, num_qubits=n, counts=tuple(rows), shots=config.shots,
                 metadata={"device": self.device.name, "job_id": job_id, "layout": self._layout(isa, n),
-                          "isa_depth": isa.depth(), "isa_ops": dict(isa.count_ops())},
+                          "isa_depth": isa.depth(), "isa_ops": dict(isa.count_ops()),
+                          **({"native_mitigation": self.native_mitigation()} if "native" in config.mitigation else {})},
             ))
         return out
 
@@ -295,8 +312,15 @@ class IBMFakeBackend(SamplerBackend):
         self._setup(optimization_level=optimization_level, seed_transpiler=seed_transpiler,
                     sampler_options=sampler_options, simulator=True)
 
+    def native_mitigation(self) -> dict[str, Any]:
+        info = super().native_mitigation()
+        # local testing mode runs Aer with the device's noise and ignores these options (it warns so)
+        return {**info, "effective": False,
+                "note": "Qiskit Runtime's local testing mode ignores twirling and dynamical decoupling; "
+                        "these counts are unmitigated"}
+
     def _sampler_options(self, config: RunConfig) -> dict[str, Any]:
-        opts = dict(self._user_sampler_options)
+        opts = self._with_native(dict(self._user_sampler_options), config)
         if config.seed is not None:
             sim = dict(opts.get("simulator", {}))
             # local testing mode drops a seed of 0 (it tests the value for truth): shift by one
