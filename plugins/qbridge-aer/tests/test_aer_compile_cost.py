@@ -1,9 +1,11 @@
-"""Transpiling a new circuit reads Aer's Target once per simulator, not on every pass.
+"""Cost regressions of the aer backend, checked structurally (no timing tests).
+
+Transpiling a new circuit reads Aer's Target once per simulator, not on every pass.
 
 ``AerSimulator.target`` builds a new Qiskit Target on each access (about 2 ms), and
 ``transpile(backend=sim)`` reads it some 140 times: every new circuit cost 0.3-0.5 s of CPU before
 the backend began passing one cached Target (``transpile(target=...)``). Counting the accesses
-keeps that from coming back without a timing test.
+keeps that from coming back. Shot runs with encoded inputs keep Aer's measurement sampling.
 """
 
 from __future__ import annotations
@@ -46,3 +48,24 @@ def test_noise_model_target_is_the_noisy_simulators():
     backend.run(c, shots=10, seed=1).result()
     (body, _), = backend._bodies.values()
     assert set(body.count_ops()) <= {"rz", "sx", "x", "cx", "measure", "barrier"}
+
+
+def test_shots_with_encoded_inputs_keep_measurement_sampling():
+    """Run-time inputs under shots are a rotation cascade, not an initialize: Aer's initialize
+    holds a reset, which made Aer re-simulate the circuit for every shot instead of sampling all
+    shots from one final state. Counts stay right (checked against the exact distribution)."""
+    from qbridge.testing.checks import assert_counts_consistent
+
+    backend = qbridge.get_backend("aer")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 8)) + 1j * rng.normal(size=(3, 8))
+    c = Circuit(4).amplitude_encode("x", [2, 0, 3]).ry(1, Parameter("a")).cx(0, 1).h(3).measure([3, 1, 0])
+    task = qbridge.Task(c, [[0.4], [1.1], [-0.7]], {"x": x})
+    shots = 4000
+    result = backend.run(task, shots=shots, seed=11).result()[0]
+    (prog,) = [p for (circ, exact, *_), p in backend._programs.items() if not exact]
+    ops = set(prog.circuit.count_ops())
+    assert not ops & {"initialize", "reset", "state_preparation"}, ops
+    exact = qbridge.get_backend("torch").run(task, precision="double").result()[0].probabilities.numpy()
+    for b in range(3):
+        assert_counts_consistent(result.get_counts(b), exact[b], shots, f"row {b}")
