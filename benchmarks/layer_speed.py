@@ -348,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows[impl.name][n] = (f"skipped (est. {est:.0f} s/step > cap)", "", "")
                     continue
             try:
+                print(f"  n={n}: warming up {impl.name} ...", file=sys.stderr, flush=True)
                 impl.setup(n, x, w)
                 t0 = time.perf_counter()
                 impl.step()  # warm-up (and the first compile of anything lazily built)
@@ -362,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         pauli_impl = next((i for i in impls if isinstance(i, QbridgeTorch) and i.kind == "pauli"), None)
         ref_pauli = pauli_impl.forward().detach() if pauli_impl else None
         diffs = {i.name: check(i, ref_prob, ref_pauli) for i in impls}
+        print(f"  n={n}: measuring {len(impls)} implementations ...", file=sys.stderr, flush=True)
         fwd = measure(impls, "forward", args.reps, args.cap / 2)
         step = measure([i for i in impls if not i.forward_only], "step", args.reps, args.cap)
         for i in impls:

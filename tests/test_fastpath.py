@@ -70,8 +70,9 @@ def test_states_match_gate_by_gate_double(make, d):
     theta = torch.rand(1, circ.num_parameters, generator=g, dtype=torch.float64) * 6
     x = torch.randn(40, d, generator=g, dtype=torch.float64)
     ref = sv.simulate(circ, theta, {"x": x}, dtype=D)
-    got = fastpath.simulate(circ, theta, {"x": x}, dtype=D, method="unitary")
-    assert torch.allclose(got, ref, atol=1e-10)
+    for method in ("unitary", "layers"):
+        got = fastpath.simulate(circ, theta, {"x": x}, dtype=D, method=method)
+        assert torch.allclose(got, ref, atol=1e-10), method
     fs = fastpath.run_fast(circ, theta, {"x": x}, dtype=D)
     assert torch.allclose(fs.probabilities(), sv.probabilities(ref), atol=1e-12)
     obs = [PauliSum.parse("Z" + "I" * (circ.num_qubits - 1)), PauliSum.parse("0.5*" + "X" * circ.num_qubits + " - 0.2*" + "ZY" + "I" * (circ.num_qubits - 2))]
@@ -85,10 +86,12 @@ def test_complex_inputs_match():
     x = torch.randn(20, 16, generator=g, dtype=D)
     ref = sv.simulate(circ, theta, {"x": x}, dtype=D)
     assert torch.allclose(fastpath.simulate(circ, theta, {"x": x}, dtype=D, method="unitary"), ref, atol=1e-10)
+    assert torch.allclose(fastpath.simulate(circ, theta, {"x": x}, dtype=D, method="layers"), ref, atol=1e-10)
 
 
+@pytest.mark.parametrize("path", ["unitary", "layers"])
 @pytest.mark.parametrize("make", [lambda: ansatz(4, 2), mixed_circuit, lambda: ansatz(3, 2, rots=("ry",))])
-def test_gradients_match_gate_by_gate(make):
+def test_gradients_match_gate_by_gate(make, path):
     circ = make()
     n = circ.num_qubits
     g = torch.Generator().manual_seed(4)
@@ -98,8 +101,8 @@ def test_gradients_match_gate_by_gate(make):
     def loss(path):
         theta = (torch.rand(1, circ.num_parameters, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 5).requires_grad_()
         x = torch.randn(2**n + 3, 2**n, generator=torch.Generator().manual_seed(6), dtype=torch.float64).requires_grad_()
-        if path == "unitary":
-            fs = fastpath.run_fast(circ, theta, {"x": x}, dtype=D)
+        if path != "gates":
+            fs = fastpath.run_fast(circ, theta, {"x": x}, dtype=D, method=path)
             probs, ev = fs.probabilities(), fs.expectation_values(obs)
         else:
             st = sv.simulate(circ, theta, {"x": x}, dtype=D)
@@ -108,18 +111,19 @@ def test_gradients_match_gate_by_gate(make):
         gt, gx = torch.autograd.grad(val, (theta, x))
         return val, gt, gx
 
-    v1, t1, x1 = loss("unitary")
+    v1, t1, x1 = loss(path)
     v2, t2, x2 = loss("gates")
     assert abs(float((v1 - v2).detach())) < 1e-9
     assert torch.allclose(t1, t2, atol=1e-6)
     assert torch.allclose(x1, x2, atol=1e-6)
 
 
-def test_gradcheck_fast_path():
-    circ = ansatz(2, 2)
+@pytest.mark.parametrize("path", ["unitary", "layers"])
+def test_gradcheck_fast_path(path):
+    circ = mixed_circuit()
     theta = torch.rand(1, circ.num_parameters, dtype=torch.float64, requires_grad=True)
-    x = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
-    f = lambda t, xx: fastpath.run_fast(circ, t, {"x": xx}, dtype=D).probabilities()
+    x = torch.randn(3, 16, dtype=torch.float64, requires_grad=True)
+    f = lambda t, xx: torch.view_as_real(fastpath.run_fast(circ, t, {"x": xx}, dtype=D, method=path).statevector())
     assert torch.autograd.gradcheck(f, (theta, x))
 
 
@@ -148,7 +152,7 @@ def test_backend_dispatches_by_crossover():
     x = np.random.default_rng(1).normal(size=(8, 8))
     big = be.run(Task(circ, theta, {"x": x}, ("ZII",), statevector=True), precision="double").result()[0]
     small = be.run(Task(circ, theta, {"x": x[:7]}, ("ZII",), statevector=True), precision="double").result()[0]
-    assert big.metadata["method"] == "unitary" and small.metadata["method"] == "gates"
+    assert big.metadata["method"] == "unitary" and small.metadata["method"] == "layers"
     assert torch.allclose(big.statevector[:7], small.statevector, atol=1e-12)
     assert torch.allclose(big.expectation_values[:7], small.expectation_values, atol=1e-12)
     # several bindings: always gate by gate
@@ -182,3 +186,14 @@ def test_huge_finite_inputs_normalise_without_overflow(dtype, big):
     b = fastpath.simulate(circ, theta, {"x": x}, dtype=cd, method="unitary")
     assert torch.isfinite(torch.view_as_real(a)).all() and torch.allclose(a, b, atol=1e-6)
     assert torch.allclose(sv.probabilities(a).sum(1), torch.ones(5, dtype=dtype), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["unitary", "layers"])
+def test_complex_inputs_through_a_real_circuit(method):
+    circ = ansatz(3, 2, rots=("ry",))
+    assert fastpath.plan_for(circ).real
+    g = torch.Generator().manual_seed(7)
+    theta = torch.randn(1, circ.num_parameters, generator=g, dtype=torch.float64)
+    x = torch.randn(9, 8, generator=g, dtype=D)
+    ref = sv.simulate(circ, theta, {"x": x}, dtype=D)
+    assert torch.allclose(fastpath.simulate(circ, theta, {"x": x}, dtype=D, method=method), ref, atol=1e-10)

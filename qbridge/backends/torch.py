@@ -7,10 +7,12 @@ A thin class over :mod:`qbridge.sim.statevector`. Options: ``device`` ("cpu", "c
 Results keep torch tensors (probabilities, state vectors, expectation values) so that gradients
 flow to parameter values and input vectors given as tensors with ``requires_grad``.
 
-Dispatch: a task with one parameter binding and at least 2^n amplitude-encoded input rows runs on
-the unitary path (:mod:`qbridge.sim.fastpath`: U(theta) built once, one matrix product); anything
-else is simulated gate by gate (:func:`qbridge.sim.statevector.simulate`). Both give the same
-numbers; the choice is recorded in ``TaskResult.metadata["method"]``.
+Dispatch (:func:`qbridge.sim.fastpath.choose_method`): a circuit that encodes one input on all
+qubits and then has only gates, run with one parameter binding, takes the unitary path with at
+least 2^n input rows (U(theta) built once, one matrix product) and the fused-layer path below
+that; anything else is simulated gate by gate (:func:`qbridge.sim.statevector.simulate`). All
+give the same numbers; the choice is recorded in ``TaskResult.metadata["method"]``
+("unitary", "layers" or "gates").
 """
 
 from __future__ import annotations
@@ -98,16 +100,15 @@ class TorchBackend(Backend):
             task = comp.task
             n = comp.circuit.num_qubits
             values = _bindings_for(comp.circuit, task)
-            if fastpath.applicable(comp.circuit, values, task.inputs):
-                fast = fastpath.run_fast(comp.circuit, values, task.inputs, dtype=dtype, device=self.device)
-                method = "unitary"
+            method = fastpath.choose_method(comp.circuit, values, task.inputs)
+            if method != "gates":
+                fast = fastpath.run_fast(comp.circuit, values, task.inputs, dtype=dtype, device=self.device, method=method)
                 B = fast.batch_size
                 probs = fast.probabilities()
                 state = fast.statevector() if task.statevector else None
                 ev = fast.expectation_values(task.observables) if task.observables and config.shots is None else None
             else:
                 state = sv.simulate(comp.circuit, values, task.inputs, dtype=dtype, device=self.device)
-                method = "gates"
                 if state.shape[0] == 1 and task.batch_size > 1:
                     # nothing varies along the batch (no parameters, no inputs): every row is equal
                     state = state.expand(task.batch_size, -1)
