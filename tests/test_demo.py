@@ -57,6 +57,11 @@ def test_demo_core_only_paths(tmp_path):
     assert "TinyGPT" in results["models"]["kind"]
     assert any("no.such.backend: not installed" in n for n in results["backends"]["notes"])
     assert {r["backend"] for r in results["backends"]["rows"]} == {"torch"}
+    # the exported check circuit reads back as a measured circuit on the layer's qubits
+    from qbridge import from_qasm
+
+    c = from_qasm((out / "qffn_circuit.qasm").read_text())
+    assert c.num_qubits == results["backends"]["qubits"] and c.has_measurements and not c.parameters
 
 
 def test_train_cli_compare_and_resume(tmp_path):

@@ -174,6 +174,10 @@ def run_demo(opts: DemoOptions, echo: Callable[[Any], None] | None = None) -> di
                    ("speed", "train speed vs classical", ".2f"), ("infer_tok_s", "inference tokens/s", ",.0f"),
                    ("infer_speed", "inference speed vs classical", ".2f"), ("peak_mb", "peak RSS MB", ".0f")]
         console.print(rich_table(rows, columns, title="Classical vs hybrid (cf. the seed paper's Table 1)"))
+        if use_hf:
+            from ..hf import parameter_report
+
+            results["parameter_report"] = parameter_report(hybrid).table()
         results["models"] = {"kind": kind, "quantum_layers": _quantum_layer_indices(hybrid), "table": rows, "runs": {k: v.to_dict() for k, v in runs.items()},
                              "memory_method": runs["classical"].memory_method}
         plots = []
@@ -204,7 +208,7 @@ def run_demo(opts: DemoOptions, echo: Callable[[Any], None] | None = None) -> di
                                "qubits": qffn.num_qubits}
 
         # 5. cloud cost (dry run)
-        results["cost"] = _costs(hybrid, qffn, acts, size, shots, say)
+        results["cost"] = _costs(hybrid, qffn, acts, size, shots, say, out)
 
         results["seconds"] = time.perf_counter() - t_start
         results["environment"] = {"python": platform.python_version(), "torch": torch.__version__,
@@ -250,7 +254,8 @@ def _activations(model: nn.Module, qffn: nn.Module, data: TokenData, size: dict[
     return acts[idx]
 
 
-def _costs(hybrid: nn.Module, qffn: Any, acts: torch.Tensor, size: dict[str, Any], shots: int, say) -> dict[str, Any]:
+def _costs(hybrid: nn.Module, qffn: Any, acts: torch.Tensor, size: dict[str, Any], shots: int, say,
+           out_dir: Path) -> dict[str, Any]:
     if importlib.util.find_spec("qbridge.jobs") is None:
         say("cost: skipped (qbridge.jobs is not part of this installation)")
         return {"skipped": "qbridge.jobs not installed"}
@@ -268,13 +273,30 @@ def _costs(hybrid: nn.Module, qffn: Any, acts: torch.Tensor, size: dict[str, Any
     forward = tokens * n_layers
     step = pv.executions * n_layers
     rows = cloud_costs([task], forward, step, shots)
+    qasm_note = _export_qasm(qffn, acts, w, out_dir)
     say(f"cost (dry run, nothing sent; {shots} shots per circuit execution):")
     for r in rows:
         say(f"  {r['device']:30s} this check ({acts.shape[0]} circuits): {_usd(r['this_check'])}; one forward pass "
             f"({forward:,} circuits): {_usd(r['forward_pass'])}; one training step ({step:,} circuits): "
             f"{_usd(r['training_step'])}")
+    say(f"  {qasm_note}")
     return {"rows": rows, "shots": shots, "forward_executions": forward, "step_executions": step,
-            "quantum_layers": n_layers, "tokens_per_batch": tokens, "preview": str(pv)}
+            "quantum_layers": n_layers, "tokens_per_batch": tokens, "preview": str(pv), "qasm": qasm_note}
+
+
+def _export_qasm(qffn: Any, acts: torch.Tensor, w: Any, out_dir: Path) -> str:
+    """The first activation's circuit (input and trained angles bound) as OpenQASM 3, for
+    ``qbridge run --dry-run`` on a real device (which needs the provider's credentials to fetch
+    the device's capabilities; the estimates above do not)."""
+    from ..ir.stateprep import bind_inputs
+
+    circuit = bind_inputs(qffn.circuit, {"x": acts[0].double().cpu().numpy()})
+    circuit = circuit.bind(dict(zip(qffn.circuit.parameter_names, w[0].tolist()))).measure_all()
+    path = out_dir / "qffn_circuit.qasm"
+    path.write_text(circuit.to_qasm(), encoding="utf-8")
+    return (f"{path.name}: the first check circuit (input and trained angles bound); with credentials, "
+            f"`qbridge run {path.name} --backend braket.device --option arn=<device ARN> --shots N --dry-run` "
+            "prints the native program and the estimate, sending nothing")
 
 
 def _usd(v: float | None) -> str:
@@ -315,6 +337,9 @@ def _write_report(out: Path, results, rows, columns, arows, a_cols, plots, corpu
            if h["speed"] < 1 else "Here the simulated QFFNs are cheaper than the classical FFNs they replace."),
         "",
     ]
+    if results.get("parameter_report"):
+        lines += ["Where the hybrid's parameters are (`qbridge.hf.parameter_report`):", "", "```",
+                  results["parameter_report"], "```", ""]
     for p in plots:
         lines += [f"![{p.stem}]({p.name})", ""]
     if not plots:
@@ -349,6 +374,8 @@ def _write_report(out: Path, results, rows, columns, arows, a_cols, plots, corpu
                                           ("training_step", "one training step (USD)", ",.0f")]),
             "",
             "Pricing models: " + "; ".join(sorted({r.get("this_check_model", "") for r in cost["rows"]})) + ".",
+            "",
+            f"{cost['qasm']}.",
             "",
             "Training belongs in simulation; a QPU is for inference checks like the one above.",
             "",
