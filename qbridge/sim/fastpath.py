@@ -83,7 +83,8 @@ class _Step:
     ops: list[Instruction] = field(default_factory=list)  # "1q": applied first to last; "gate": one
     perm: np.ndarray | None = None  # "perm": new[:, i] = old[:, perm[i]]
     slots: list[list[int]] = field(default_factory=list)  # per op: indices into the angle vector
-    groups: list[tuple[tuple, list[int], list[list[list[int]]]]] = field(default_factory=list)  # "layer"
+    layer: int = -1  # "layer": its index among the plan's layers
+    chunks: list[tuple[int, int]] = field(default_factory=list)  # "layer": qubit ranges it acts on
 
 
 @dataclass
@@ -98,6 +99,10 @@ class FastPlan:
     parameter_names: tuple[str, ...]
     slot_matrix: np.ndarray  # (n_slots, P): gate angles = slot_matrix @ theta + slot_offset
     slot_offset: np.ndarray
+    # single-qubit gates of every layer, grouped by gate sequence ("signature") across layers so
+    # that each kind of matrix is built in one batched call: (signature, layers, qubits, slots)
+    sig_groups: list[tuple[tuple, list[int], list[int], list[list[list[int]]]]] = field(default_factory=list)
+    num_layers: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
     def _tensor(self, key: Any, make, device) -> torch.Tensor:
@@ -135,6 +140,7 @@ class FastPlan:
         dim = 2**n
         rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
         ang = self.angles(theta, rdtype, device)
+        factors = self._layer_factors(ang, cdtype, device, real) if self.num_layers else {}
         S = states
         R = S.shape[0]
         for si, step in enumerate(self.steps):
@@ -143,12 +149,13 @@ class FastPlan:
                 S = S.index_select(1, idx)
                 continue
             if step.kind == "layer":
-                mats = self._layer_matrices(step, ang, cdtype, device, real)
-                if S.is_complex() and not next(iter(mats.values())).is_complex():
-                    mats = {q: m.to(S.dtype) for q, m in mats.items()}  # complex input, real gates
-                elif not S.is_complex() and next(iter(mats.values())).is_complex():
-                    S = S.to(cdtype)
-                S = _apply_layer(S, mats, n)
+                for lo, hi in step.chunks:
+                    F = factors[lo][step.layer]
+                    if S.is_complex() and not F.is_complex():
+                        F = F.to(S.dtype)  # complex input, real gates
+                    elif not S.is_complex() and F.is_complex():
+                        S = S.to(cdtype)
+                    S = _apply_factor(S, F, lo, hi, n)
             else:
                 op = step.ops[0]
                 m = _op_matrix(op, [ang[i] for i in step.slots[0]], cdtype, device)
@@ -161,25 +168,40 @@ class FastPlan:
                 S = sv.apply_matrix(S.reshape(R, *([2] * n)), m, op.qubits).reshape(R, dim)
         return S
 
-    def _layer_matrices(self, step: _Step, ang: torch.Tensor, cdtype, device, real: bool) -> dict[int, torch.Tensor]:
-        """Fused 2x2 matrix per qubit of a layer, built in one batched call per gate kind."""
-        out: dict[int, torch.Tensor] = {}
-        for signature, qubits, slots in step.groups:
+    def _layer_factors(self, ang: torch.Tensor, cdtype, device, real: bool) -> dict[int, torch.Tensor]:
+        """Kronecker factor of every chunk of every layer: {chunk start: (layers, 2^k, 2^k)}.
+
+        All single-qubit matrices of the plan are built in one batched call per signature, put
+        into a (layers, n, 2, 2) table (identity where a layer has no gate), and each chunk's
+        Kronecker products are formed for all layers at once.
+        """
+        n, L = self.num_qubits, self.num_layers
+        rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
+        dt = rdtype if real else cdtype
+        blocks = []
+        for signature, _, qubits, slots in self.sig_groups:
             m = None
             for t, name in enumerate(signature):
                 if isinstance(name, tuple):  # a fixed single-qubit unitary
                     g = torch.tensor(name[1], dtype=cdtype, device=device)
                 else:
-                    idx = slots[t]  # per parameter j: the slot of each qubit
-                    ps = [ang[self._tensor(("idx", tuple(col)), lambda col=col: torch.as_tensor(col, device=device), device)] for col in idx]
-                    g = GATES[name].matrix_fn(*ps, cdtype=cdtype, device=device)
+                    ps = [ang[self._tensor(("idx", tuple(col)), lambda col=col: torch.as_tensor(col, device=device), device)] for col in slots[t]]
+                    g = _rotation(name, ps[0], cdtype, real) if name in _ROTATIONS else GATES[name].matrix_fn(*ps, cdtype=cdtype, device=device)
                 m = g if m is None else g @ m
-            if real:
+            if real and m.is_complex():
                 m = m.real
-            if m.dim() == 2:
-                m = m.expand(len(qubits), 2, 2)
-            for i, q in enumerate(qubits):
-                out[q] = m[i]
+            blocks.append(m.to(dt).expand(len(qubits), 2, 2))
+        li = self._tensor(("layer_idx",), lambda: torch.as_tensor([l for _, ls, _, _ in self.sig_groups for l in ls], device=device), device)
+        qi = self._tensor(("qubit_idx",), lambda: torch.as_tensor([q for _, _, qs, _ in self.sig_groups for q in qs], device=device), device)
+        table = torch.eye(2, dtype=dt, device=device).repeat(L, n, 1, 1).index_put((li, qi), torch.cat(blocks))
+        out = {}
+        for lo in range(0, n, _CHUNK):
+            F = table[:, lo]
+            for q in range(lo + 1, min(lo + _CHUNK, n)):
+                G = table[:, q]
+                a, b = F.shape[-1], G.shape[-1]
+                F = (F[:, :, None, :, None] * G[:, None, :, None, :]).reshape(L, a * b, a * b)  # batched kron
+            out[lo] = F
         return out
 
     def phase_factor(self, theta: torch.Tensor | None, cdtype, device) -> torch.Tensor | None:
@@ -193,37 +215,43 @@ class FastPlan:
         return torch.polar(torch.ones_like(ph), ph).to(cdtype).reshape(())
 
 
+_ROTATIONS = frozenset({"rx", "ry", "rz", "p"})
+
+
+def _rotation(name: str, t: torch.Tensor, cdtype: torch.dtype, real: bool) -> torch.Tensor:
+    """(k, 2, 2) matrices of a one-parameter rotation for k angles, in as few ops as possible
+    (the generic gate builders assemble entry by entry; these run once per layer per step)."""
+    if name == "ry":
+        c, s = torch.cos(0.5 * t), torch.sin(0.5 * t)
+        m = torch.stack((c, -s, s, c), dim=-1).view(-1, 2, 2)
+        return m if real else m.to(cdtype)
+    zero = torch.zeros_like(t)
+    if name == "rz":
+        c, s = torch.cos(0.5 * t), torch.sin(0.5 * t)
+        re, im = torch.stack((c, zero, zero, c), -1), torch.stack((-s, zero, zero, s), -1)
+    elif name == "rx":
+        c, s = torch.cos(0.5 * t), torch.sin(0.5 * t)
+        re, im = torch.stack((c, zero, zero, c), -1), torch.stack((zero, -s, -s, zero), -1)
+    else:  # p
+        one = torch.ones_like(t)
+        re, im = torch.stack((one, zero, zero, torch.cos(t)), -1), torch.stack((zero, zero, zero, torch.sin(t)), -1)
+    return torch.complex(re, im).view(-1, 2, 2).to(cdtype)
+
+
 def _op_matrix(op: Instruction, params: Sequence[torch.Tensor], cdtype, device) -> torch.Tensor:
     if op.name == "unitary":
         return torch.tensor(op.matrix, dtype=cdtype, device=device)
     return GATES[op.name].matrix_fn(*params, cdtype=cdtype, device=device)
 
 
-def _apply_layer(S: torch.Tensor, mats: dict[int, torch.Tensor], n: int) -> torch.Tensor:
-    """Apply a tensor product of 2x2 matrices (qubit -> matrix) to every row of S."""
+def _apply_factor(S: torch.Tensor, F: torch.Tensor, lo: int, hi: int, n: int) -> torch.Tensor:
+    """Apply a (2^k x 2^k) factor on qubits lo..hi-1 to every row of S (rows x 2^n)."""
     R = S.shape[0]
-    chunks = []
-    for start in range(0, n, _CHUNK):
-        members = [q for q in range(start, min(start + _CHUNK, n)) if q in mats]
-        if members:
-            chunks.append((members[0], members[-1] + 1))
-    for lo, hi in chunks:
-        factor = None
-        eye = None
-        for q in range(lo, hi):
-            m = mats.get(q)
-            if m is None:
-                if eye is None:
-                    eye = torch.eye(2, dtype=S.dtype, device=S.device)
-                m = eye
-            factor = m if factor is None else torch.kron(factor, m)
-        k = hi - lo
-        after = 2 ** (n - hi)
-        if after == 1:
-            S = (S.reshape(-1, 2**k) @ factor.transpose(0, 1)).reshape(R, 2**n)
-        else:
-            S = torch.matmul(factor, S.reshape(-1, 2**k, after)).reshape(R, 2**n)
-    return S
+    k = hi - lo
+    after = 2 ** (n - hi)
+    if after == 1:
+        return (S.reshape(-1, 2**k) @ F.transpose(0, 1)).reshape(R, 2**n)
+    return torch.matmul(F, S.reshape(-1, 2**k, after)).reshape(R, 2**n)
 
 
 def _is_real(op: Instruction) -> bool:
@@ -325,27 +353,33 @@ def _compile(circuit: Circuit) -> FastPlan | None:
             merged.append(_Step("layer", st.qubits, [st]))  # type: ignore[list-item]
         else:
             merged.append(st)
+    by_sig: dict[tuple, tuple[list[int], list[int], list[list[list[int]]]]] = {}
+    num_layers = 0
     for st in merged:
         if st.kind != "layer":
             continue
-        by_sig: dict[tuple, tuple[list[int], list[list[int]]]] = {}
+        st.layer = num_layers
+        num_layers += 1
         for one in st.ops:  # type: ignore[assignment]
             sig = tuple(("unitary", op.matrix) if op.name == "unitary" else op.name for op in one.ops)
-            qs, sl = by_sig.setdefault(sig, ([], []))
+            ls, qs, sl = by_sig.setdefault(sig, ([], [], []))
+            ls.append(st.layer)
             qs.append(one.qubits[0])
             sl.append(one.slots)
-        st.groups = []
-        for sig, (qs, sl) in by_sig.items():
-            # per position t in the signature, per parameter j: the slots of every qubit
-            per_t = [
-                [[sl[i][t][j] for i in range(len(qs))] for j in range(len(sl[0][t]))]
-                for t in range(len(sig))
-            ]
-            st.groups.append((sig, qs, per_t))
+        st.chunks = [
+            (lo, min(lo + _CHUNK, n)) for lo in range(0, n, _CHUNK)
+            if any(lo <= q < lo + _CHUNK for q in st.qubits)
+        ]
         st.ops = []
+    sig_groups = []
+    for sig, (ls, qs, sl) in by_sig.items():
+        # per position t in the signature, per parameter j: the slots of every entry
+        per_t = [[[sl[i][t][j] for i in range(len(qs))] for j in range(len(sl[0][t]))] for t in range(len(sig))]
+        sig_groups.append((sig, ls, qs, per_t))
     real = all(_is_real(op) for op in body)
     A = np.array(rows).reshape(len(rows), len(names))
-    return FastPlan(n, first.source, merged, real, circuit.global_phase, names, A, np.array(offsets, dtype=float))
+    return FastPlan(n, first.source, merged, real, circuit.global_phase, names, A, np.array(offsets, dtype=float),
+                    sig_groups, num_layers)
 
 
 _PLANS: "OrderedDict[Any, FastPlan | None]" = OrderedDict()
@@ -467,6 +501,8 @@ def _theta(circuit: Circuit, parameter_values: Any, rdtype, device) -> torch.Ten
     """The one binding as a (P,) tensor in ``circuit.parameter_names`` order."""
     if not circuit.num_parameters:
         return None
+    if torch.is_tensor(parameter_values) and tuple(parameter_values.shape) in ((1, circuit.num_parameters), (circuit.num_parameters,)):
+        return parameter_values.reshape(-1).to(device=device, dtype=rdtype)  # the common case, no copies
     cols, bp = sv._param_columns(circuit, parameter_values, rdtype, device)
     if bp != 1:
         raise ValueError(f"the unitary path needs one parameter binding, got {bp}")
