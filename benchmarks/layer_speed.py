@@ -26,8 +26,10 @@ PennyLane runs a broadcast batch with adjoint differentiation as one tape per to
 is linear in the tokens: lightning is timed on 64 tokens and scaled by 1024 / 64 (the cell says
 so); everything else is timed on the full batch.
 
-Timing: every implementation is warmed up once, then the implementations take turns (so load
-from other processes hits them alike) and each cell is the fastest of its repeats. Slow
+Timing: every implementation is warmed up once; the torch implementations (qbridge, floor) then
+take turns (so load from other processes hits them alike) before any other simulator runs, and
+each other simulator is measured on its own afterwards (Aer and lightning leave OpenMP threads
+spinning, which would slow whatever runs next). Each cell is the fastest of its repeats. Slow
 competitors get fewer repeats (``--cap`` seconds of measuring per cell) and are skipped at sizes
 where one step is estimated to exceed the cap (``--quick`` skips the non-qbridge simulators above
 n = 8). Run: ``python benchmarks/layer_speed.py [--quick] [--sizes 8,10,12]``.
@@ -155,8 +157,8 @@ class Floor(Impl):
     def forward(self):
         xn = self.x / self.x.norm(dim=1, keepdim=True)
         S = self.unitary_rows()
-        parts = (xn @ torch.view_as_real(S).reshape(S.shape[0], -1)).view(xn.shape[0], -1, 2)
-        p = parts[..., 0] ** 2 + parts[..., 1] ** 2
+        parts = (xn @ torch.cat((S.real, S.imag), dim=1)).view(xn.shape[0], 2, -1)  # one real GEMM
+        p = parts.square().sum(1)  # re^2 + im^2
         return readout(p, self.x)
 
 
@@ -328,53 +330,66 @@ def main(argv: list[str] | None = None) -> int:
         factories: list[Callable[[], Impl]] = [
             QbridgeTorch, Floor, lambda: QbridgeTorch("pauli"), PennyLaneDefault, LightningAdjoint, AerForward,
         ]
-        impls: list[Impl] = []
+        wanted = [s for s in args.only.split(",") if s]
+        local: list[Impl] = []
+        foreign: list[Impl] = []
         for make in factories:
             impl = make()
-            wanted = [w for w in args.only.split(",") if w]
             if wanted and not any(wd.lower() in impl.name.lower() for wd in wanted):
                 continue
             if impl.name not in order:
                 order.append(impl.name)
             rows.setdefault(impl.name, {})
-            foreign = not impl.name.startswith(("qbridge", "floor"))
-            if foreign and args.quick and n > 8:
+            (local if impl.name.startswith(("qbridge", "floor")) else foreign).append(impl)
+
+        def start(impl: Impl) -> bool:
+            if impl in foreign and args.quick and n > 8:
                 rows[impl.name][n] = ("skipped (--quick)", "", "")
-                continue
-            if foreign and impl.name in prev_step and prev_n is not None:
+                return False
+            if impl in foreign and impl.name in prev_step and prev_n is not None:
                 # state size x4 and gate count x (n / prev) per two qubits: estimate and skip
                 est = prev_step[impl.name] * 4 ** ((n - prev_n) / 2) * n / prev_n
                 if est > args.cap:
                     rows[impl.name][n] = (f"skipped (est. {est:.0f} s/step > cap)", "", "")
-                    continue
+                    return False
             try:
                 print(f"  n={n}: warming up {impl.name} ...", file=sys.stderr, flush=True)
                 impl.setup(n, x, w)
-                t0 = time.perf_counter()
                 impl.step()  # warm-up (and the first compile of anything lazily built)
-                warm = time.perf_counter() - t0
             except Exception as exc:  # a competitor that cannot run here is reported, not fatal
                 rows[impl.name][n] = (f"skipped ({type(exc).__name__}: {str(exc)[:60]})", "", "")
-                continue
-            impl._warm = warm
-            impls.append(impl)
-        # the reference outputs, then each implementation's agreement with them
-        ref_prob = next(i for i in impls if isinstance(i, QbridgeTorch) and i.kind == "probabilities").forward().detach()
-        pauli_impl = next((i for i in impls if isinstance(i, QbridgeTorch) and i.kind == "pauli"), None)
-        ref_pauli = pauli_impl.forward().detach() if pauli_impl else None
-        diffs = {i.name: check(i, ref_prob, ref_pauli) for i in impls}
-        print(f"  n={n}: measuring {len(impls)} implementations ...", file=sys.stderr, flush=True)
-        fwd = measure(impls, "forward", args.reps, args.cap / 2)
-        step = measure([i for i in impls if not i.forward_only], "step", args.reps, args.cap)
-        for i in impls:
-            s = step.get(i.name)
-            note = f" (timed on {i.sample} tokens, x{args.tokens // i.sample})" if i.sample else ""
-            rows[i.name][n] = (fmt(fwd.get(i.name)), ("n/a (forward only)" if i.forward_only else fmt(s)) + note,
-                               f"{diffs[i.name]:.1e}")
-            t = s if s is not None else fwd[i.name]
-            prev_step[i.name] = t * (i.sample / args.tokens if i.sample else 1.0)  # real seconds per run
+                return False
+            return True
+
+        def record(impls: list[Impl], diffs: dict[str, float]) -> None:
+            fwd = measure(impls, "forward", args.reps, args.cap / 2)
+            step = measure([i for i in impls if not i.forward_only], "step", args.reps, args.cap)
+            for i in impls:
+                s_ = step.get(i.name)
+                note = f" (timed on {i.sample} tokens, x{args.tokens // i.sample})" if i.sample else ""
+                rows[i.name][n] = (fmt(fwd.get(i.name)), ("n/a (forward only)" if i.forward_only else fmt(s_)) + note,
+                                   f"{diffs[i.name]:.1e}")
+                t = s_ if s_ is not None else fwd[i.name]
+                prev_step[i.name] = t * (i.sample / args.tokens if i.sample else 1.0)  # real seconds per run
+
+        # torch implementations first, taking turns, before any other SDK has run: simulators with
+        # OpenMP pools (Aer, lightning) keep threads spinning after they return
+        local = [i for i in local if start(i)]
+        ref_q = next((i for i in local if isinstance(i, QbridgeTorch) and i.kind == "probabilities"), None)
+        if ref_q is None:
+            ref_q = QbridgeTorch()
+            ref_q.setup(n, x, w)
+        ref_prob = ref_q.forward().detach()
+        ref_p = QbridgeTorch("pauli")
+        ref_p.setup(n, x, w)
+        ref_pauli = ref_p.forward().detach()
+        print(f"  n={n}: measuring {len(local)} torch implementations ...", file=sys.stderr, flush=True)
+        record(local, {i.name: check(i, ref_prob, ref_pauli) for i in local})
+        for impl in foreign:  # then each other simulator on its own
+            if start(impl):
+                print(f"  n={n}: measuring {impl.name} ...", file=sys.stderr, flush=True)
+                record([impl], {impl.name: check(impl, ref_prob, ref_pauli)})
         prev_n = n
-        del impls
     # the table
     head = ["implementation"] + [f"n={n} (d={2**n}) fwd | fwd+bwd | max|diff|" for n in sizes]
     width = max(len(r) for r in order) + 2

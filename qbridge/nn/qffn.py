@@ -167,18 +167,15 @@ class QFFN(nn.Module):
             raise ValueError(f"QFFN expects (..., {self.d_model}) inputs, got {tuple(x.shape)}")
         lead = x.shape[:-1]
         flat = x.reshape(-1, self.d_model)  # (N, d)
-        sq = (flat * flat).sum(dim=1, keepdim=True)  # (N, 1)
-        # sqrt has an infinite derivative at 0: take it only where the row is non-zero
-        nz = sq > 0
-        r = torch.sqrt(torch.where(nz, sq, torch.ones_like(sq))) * nz
+        r = torch.linalg.vector_norm(flat, dim=1, keepdim=True)  # (N, 1); its gradient at 0 is 0
         e = self.quantum(flat)  # (N, 2^n) or (N, K); zero rows come back as zeros
         if self.readout == "probabilities":
-            h = (self.scale * e[:, : self.d_model] - 1.0 / self.scale) * nz  # (N, d)
-            y = r * h
-            if self.gain is not None:
-                y = y * self.gain + self.bias
+            # y = gain * r (N p - 1) / sqrt(N) + bias, as two fused multiply-adds; a zero row has
+            # r = 0 and so gives exactly the bias
+            t = torch.addcmul(-r / self.scale, e[:, : self.d_model], r * self.scale)  # (N, d)
+            y = torch.addcmul(self.bias, t, self.gain) if self.gain is not None else t
         else:
-            y = r * self.proj(e) + self.bias
+            y = torch.addcmul(self.bias, r, self.proj(e))
         return y.reshape(*lead, self.d_model)
 
     def preview(self, batch_size: int, seq_len: int = 1, **kwargs: Any) -> RunPreview:

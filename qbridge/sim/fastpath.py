@@ -436,32 +436,44 @@ def applicable(circuit: Circuit, parameter_values: Any, inputs: Mapping[str, Any
 # -- running ------------------------------------------------------------------------------------
 
 class FastState:
-    """Final states of a batch, kept as a real (B, 2^n) or (B, 2^n, 2) [re, im] tensor.
+    """Final states of a batch, kept in the cheapest exact form:
 
-    Probabilities and diagonal observables are read from the real parts without forming complex
-    numbers; :meth:`statevector` builds the complex (B, 2^n) tensor (a view) when asked.
+    - real (B, 2^n): a real circuit on real inputs;
+    - real (B, 2, 2^n): real and imaginary parts as two blocks (a complex U on real inputs: one
+      real matrix product against [Re S | Im S]);
+    - complex (B, 2^n): complex inputs, or the fused-layer path.
+
+    Probabilities and diagonal observables are read without forming complex numbers (and without
+    strided views, whose backward would fill and copy whole tensors); :meth:`statevector` builds
+    the complex (B, 2^n) tensor when asked.
     """
 
-    def __init__(self, parts: torch.Tensor, num_qubits: int, cdtype: torch.dtype, phase: torch.Tensor | None) -> None:
-        self._parts = parts  # (B, dim) real, or (B, dim, 2)
+    def __init__(self, data: torch.Tensor, num_qubits: int, cdtype: torch.dtype, phase: torch.Tensor | None) -> None:
+        self._data = data
         self.num_qubits = num_qubits
         self.cdtype = cdtype
         self._phase = phase
 
     @property
     def batch_size(self) -> int:
-        return self._parts.shape[0]
+        return self._data.shape[0]
 
     def probabilities(self) -> torch.Tensor:
-        p = self._parts
-        if p.dim() == 2:
-            return p * p
-        re, im = p[..., 0], p[..., 1]  # two strided squares beat a reduction over a size-2 axis
-        return re * re + im * im
+        d = self._data
+        if d.is_complex():
+            return d.real**2 + d.imag**2
+        if d.dim() == 3:
+            return d.square().sum(1)  # re^2 + im^2 over two contiguous blocks
+        return d * d
 
     def statevector(self) -> torch.Tensor:
-        p = self._parts
-        psi = p.to(self.cdtype) if p.dim() == 2 else torch.view_as_complex(p.contiguous())
+        d = self._data
+        if d.is_complex():
+            psi = d
+        elif d.dim() == 3:
+            psi = torch.complex(d[:, 0], d[:, 1])
+        else:
+            psi = d.to(self.cdtype)
         if self._phase is not None:
             psi = psi * self._phase
         return psi
@@ -588,18 +600,16 @@ def run_fast(
     if method == "layers":
         if d < 2**n:
             x = torch.nn.functional.pad(x, (0, 2**n - d))
-        out = plan.apply(x, theta, dtype, device, real=plan.real)
-        return FastState(torch.view_as_real(out) if out.is_complex() else out, n, dtype, phase)
+        return FastState(plan.apply(x, theta, dtype, device, real=plan.real), n, dtype, phase)
     S = plan.unitary_rows(theta, dtype, device, real=plan.real)[:d]  # only the rows inputs reach
-    if S.is_complex():
-        if real_input:
-            # one real GEMM against [re, im] interleaved columns
-            parts = (x @ torch.view_as_real(S).reshape(d, -1)).reshape(x.shape[0], -1, 2)
-        else:
-            parts = torch.view_as_real(x @ S)
+    if S.is_complex() and real_input:
+        # one real GEMM against the [Re S | Im S] blocks: half the flops of a complex product
+        data = (x @ torch.cat((S.real, S.imag), dim=1)).view(x.shape[0], 2, -1)
+    elif S.is_complex() or not real_input:
+        data = x @ S.to(dtype)
     else:
-        parts = x @ S if real_input else torch.view_as_real(x @ S.to(dtype))
-    return FastState(parts, n, dtype, phase)
+        data = x @ S
+    return FastState(data, n, dtype, phase)
 
 
 def simulate(
