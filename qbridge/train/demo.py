@@ -31,7 +31,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,7 +40,7 @@ from torch import nn
 
 from .agreement import backend_agreement, cloud_costs
 from .loop import TrainConfig, Trainer
-from .models import GPTConfig, TinyGPT, build_hf_model, count_parameters, hybridize
+from .models import GPTConfig, TinyGPT, build_hf_model, hybridize
 from .plots import have_matplotlib, plot_bars, plot_training_curves
 from .report import fmt, markdown_table, rich_table
 from .text import CharTokenizer, TokenData, load_corpus

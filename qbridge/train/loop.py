@@ -37,7 +37,7 @@ from .metrics import PeakMemory, Throughput, mean_cer_wer, perplexity
 from .models import count_parameters, logits_of
 from .text import TokenData
 
-__all__ = ["TrainConfig", "Trainer", "evaluate", "evaluate_windows", "lr_at", "make_optimizer"]
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "evaluate", "evaluate_windows", "lr_at", "make_optimizer"]
 
 
 @dataclass
@@ -120,7 +120,10 @@ class Trainer:
     """Trains ``model`` on ``data`` with :class:`TrainConfig` (module docstring: Algorithm 2).
 
     ``log``: a callable taking a line of text, called every ``log_interval`` steps (None: quiet);
-    ``progress``: show a rich progress bar.
+    ``progress``: show a rich progress bar (on a terminal only).
+
+    Creating a trainer seeds torch's global generator with ``config.seed`` (dropout draws from
+    it), and the trainer's own batch generator too.
     """
 
     def __init__(self, model: nn.Module, data: TokenData, config: TrainConfig, *, label: str = "model",
