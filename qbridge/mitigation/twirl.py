@@ -157,23 +157,22 @@ def twirl_instances(
 # -- parametric twirling: every instance from one compiled circuit ----------------------------------
 #
 # Random instances as separate circuits each cost a compile (a transpilation on Qiskit backends).
-# The template puts a ``u`` gate with free angles wherever a Pauli may go; each instance is then a
-# row of parameter values, so all instances of a circuit run as one task with one compile. A Pauli
-# is u(theta, phi, lam) exactly: I = u(0, 0, 0), X = u(pi, 0, pi), Y = u(pi, pi/2, pi/2),
-# Z = u(0, 0, pi). The instances' global phases are dropped: counts do not depend on them.
+# The template puts a parametrised frame wherever a Pauli may go; each instance is then a row of
+# parameter values, so all instances of a circuit run as one task with one compile. The frame is
+# sx, rz(a), sx, rz(b) -- the operator rz(b) sx rz(a) sx -- which for a, b in {0, pi} is, up to
+# a global phase, X (0, 0), Y (0, pi), Z (pi, 0) or I (pi, pi). Those gates are the native
+# single-qubit basis of IBM devices and of noise models built from them, so the template needs
+# no basis translation of symbolic angles (Qiskit's translation of parametrised ``u`` gates can
+# take minutes on some hash seeds). The instances' global phases are dropped: counts do not
+# depend on them.
 
-_U_ANGLES = {
-    "I": (0.0, 0.0, 0.0),
-    "X": (np.pi, 0.0, np.pi),
-    "Y": (np.pi, np.pi / 2, np.pi / 2),
-    "Z": (0.0, 0.0, np.pi),
-}
+_FRAME_ANGLES = {"X": (0.0, 0.0), "Y": (0.0, np.pi), "Z": (np.pi, 0.0), "I": (np.pi, np.pi)}
 
 
 class TwirlTemplate:
     """A circuit with a parametrised Pauli frame around each twirled gate.
 
-    ``circuit`` holds the circuit's own parameters plus ``3 * 4`` frame angles per twirled gate
+    ``circuit`` holds the circuit's own parameters plus ``2 * 4`` frame angles per twirled gate
     (named ``{prefix}{k}``); :meth:`frames` draws instances as rows of those angles.
     """
 
@@ -189,22 +188,22 @@ class TwirlTemplate:
         self.names: list[str] = []
         k = 0
 
-        def frame(q: int) -> Instruction:
+        def frame(q: int) -> list[Instruction]:
             nonlocal k
-            params = []
-            for _ in range(3):
-                name = f"{prefix}{k}"
-                k += 1
-                self.names.append(name)
-                params.append(Parameter(name))
-            return Instruction("u", (q,), tuple(params))
+            a, b = Parameter(f"{prefix}{k}"), Parameter(f"{prefix}{k + 1}")
+            self.names += [a.name, b.name]
+            k += 2
+            return [Instruction("sx", (q,)), Instruction("rz", (q,), (a,)), Instruction("sx", (q,)),
+                    Instruction("rz", (q,), (b,))]
 
         for op in circuit:
             if (chosen is None or op.name in chosen) and len(twirl_pairs(op.name)) > 1:
                 self.slots.append(op.name)
-                ops.extend(frame(q) for q in op.qubits)
+                for q in op.qubits:
+                    ops.extend(frame(q))
                 ops.append(op)
-                ops.extend(frame(q) for q in op.qubits)
+                for q in op.qubits:
+                    ops.extend(frame(q))
             else:
                 ops.append(op)
         self.circuit = Circuit(circuit.num_qubits, ops, global_phase=circuit.global_phase, name=circuit.name)
@@ -219,8 +218,8 @@ class TwirlTemplate:
                 pairs = twirl_pairs(gate)
                 before, after, _ = pairs[int(rng.integers(len(pairs)))]
                 for p in before:
-                    row.extend(_U_ANGLES[p])
+                    row.extend(_FRAME_ANGLES[p])
                 for p in after:
-                    row.extend(_U_ANGLES[p])
+                    row.extend(_FRAME_ANGLES[p])
             out[i] = row
         return out
