@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -62,6 +64,26 @@ def test_demo_core_only_paths(tmp_path):
 
     c = from_qasm((out / "qffn_circuit.qasm").read_text())
     assert c.num_qubits == results["backends"]["qubits"] and c.has_measurements and not c.parameters
+
+
+def test_demo_without_the_ml_extras(tmp_path):
+    """transformers, matplotlib, psutil, tokenizers and rapidfuzz missing: TinyGPT, no plots, a line saying so."""
+    out = tmp_path / "core"
+    code = (
+        "import sys\n"
+        "for m in ('transformers', 'matplotlib', 'psutil', 'tokenizers', 'rapidfuzz'):\n"
+        "    sys.modules[m] = None  # import raises ImportError, as if not installed\n"
+        "from qbridge.cli import main\n"
+        f"main(['demo', '--quick', '--quiet', '--steps', '5', '--backends', 'torch', '--out', {str(out)!r}])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "transformers or qbridge.hf not installed" in proc.stdout
+    assert "plots: skipped (matplotlib is not installed" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert "TinyGPT" in results["models"]["kind"] and "ru_maxrss" in results["models"]["memory_method"]
+    assert not list(out.glob("*.png")) and "(plots skipped: matplotlib is not installed)" in (out / "report.md").read_text()
+    assert all(_finite(r["test_ppl"]) for r in results["models"]["table"])
 
 
 def test_train_cli_compare_and_resume(tmp_path):

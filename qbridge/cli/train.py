@@ -5,6 +5,8 @@ Output folder (``--out``): ``run.json`` (the arguments: what ``--resume`` rebuil
 ``tokenizer.json``, per model ``<label>/checkpoint.pt`` and ``<label>/metrics.json``,
 ``summary.md`` (the table) and ``training_curves.png``. ``--compare`` trains the classical twin
 beside the hybrid model (same initial weights where they share modules, same batches).
+Perplexity is per token of the chosen tokenizer (characters, or BPE tokens): compare runs that
+use the same tokenizer.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ estimated instead (:func:`cloud_costs`).
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import time
 import warnings
@@ -32,6 +31,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+
+from ._optional import have
 
 __all__ = ["AgreementRow", "backend_agreement", "qffn_output", "cloud_costs", "CLOUD_BACKENDS", "DEFAULT_OPTIONS"]
 
@@ -132,7 +133,7 @@ def backend_agreement(
         None if y_ref is None else float(np.abs(y_layer - y_ref).max()), None,
         "reference (max |dy|: the layer's own float32 forward)", time.perf_counter() - t0,
     ))
-    have_mitigation = importlib.util.find_spec("qbridge.mitigation") is not None
+    have_mitigation = have("qbridge.mitigation")
     if mitigation and not have_mitigation:
         notes.append("mitigation: skipped (qbridge.mitigation is not part of this installation)")
     infos = {i.name: i for i in list_backends()}

@@ -26,7 +26,6 @@ OpenMP thread stalls badly when the cores are shared).
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
 import platform
@@ -38,6 +37,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ._optional import have as _have
 from .agreement import backend_agreement, cloud_costs
 from .loop import TrainConfig, Trainer
 from .models import GPTConfig, TinyGPT, build_hf_model, hybridize
@@ -83,7 +83,7 @@ def _qffns(model: nn.Module) -> list[nn.Module]:
 
 
 def _use_hf(choice: str) -> bool:
-    have = importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("qbridge.hf") is not None
+    have = _have("transformers") and _have("qbridge.hf")
     if choice == "gpt2" and not have:
         raise ImportError("--model gpt2 needs transformers and qbridge.hf: pip install 'qbridge[ml]' (or --model tiny)")
     if choice not in ("auto", "gpt2", "tiny"):
@@ -256,7 +256,7 @@ def _activations(model: nn.Module, qffn: nn.Module, data: TokenData, size: dict[
 
 def _costs(hybrid: nn.Module, qffn: Any, acts: torch.Tensor, size: dict[str, Any], shots: int, say,
            out_dir: Path) -> dict[str, Any]:
-    if importlib.util.find_spec("qbridge.jobs") is None:
+    if not _have("qbridge.jobs"):
         say("cost: skipped (qbridge.jobs is not part of this installation)")
         return {"skipped": "qbridge.jobs not installed"}
     from .. import Task

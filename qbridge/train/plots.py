@@ -17,9 +17,9 @@ __all__ = ["plot_training_curves", "plot_bars", "have_matplotlib"]
 
 
 def have_matplotlib() -> bool:
-    import importlib.util
+    from ._optional import have
 
-    return importlib.util.find_spec("matplotlib") is not None
+    return have("matplotlib")
 
 
 def _plt():
