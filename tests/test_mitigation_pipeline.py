@@ -123,7 +123,7 @@ def test_extrapolated_stderr_matches_the_spread_over_a_batch():
     about 3.5) for the exponential fit's Jacobian."""
     rows = np.full((300, 1), 0.9)
     res = Estimator("torch").run(PARAM, ["ZZ + ZI", "XX - 0.5*YY"], rows, shots=800, seed=8, mitigation="zne,twirl",
-                                 options={"twirl_instances": 2})
+                                 options={"twirl_instances": 2, "twirl_mode": "parametric"})
     np.testing.assert_allclose(res.stderr.mean(axis=0), res.values.std(axis=0, ddof=1), rtol=0.2)
     be = qbridge.get_backend("aer", noise_model=_depolarizing_aer())
     res = Estimator(be).run(PARAM, ["ZZ + ZI"], rows[:150], shots=1000, seed=8, mitigation="zne",
@@ -131,11 +131,12 @@ def test_extrapolated_stderr_matches_the_spread_over_a_batch():
     np.testing.assert_allclose(res.stderr.mean(axis=0), res.values.std(axis=0, ddof=1), rtol=0.2)
 
 
-def test_zne_exact_mode_and_noiseless_folding_is_exact():
-    # noiseless: folded circuits are the same unitary, for every binding of the batch
+@pytest.mark.parametrize("mode", ["explicit", "parametric"])
+def test_zne_exact_mode_and_noiseless_folding_is_exact(mode):
+    # noiseless: folded and twirled circuits are the same unitary, for every binding of the batch
     rows = np.array([[0.2], [1.9], [-0.7]])
     res = Estimator("torch").run(PARAM, ["ZZ", "XI + 0.2*IX"], rows, precision="double", mitigation="zne,twirl",
-                                 options={"fold_method": "random", "scale_factors": (1, 1.7, 3.2)})
+                                 options={"fold_method": "random", "scale_factors": (1, 1.7, 3.2), "twirl_mode": mode})
     for b, th in enumerate(rows[:, 0]):
         np.testing.assert_allclose(res.values[b], [_exact(PARAM, o, {"th": th}) for o in ("ZZ", "XI + 0.2*IX")],
                                    atol=1e-9)
@@ -156,9 +157,10 @@ def test_amplitude_encoded_inputs_travel_with_every_variant():
     np.testing.assert_allclose(res.values, ref.values.numpy(), atol=1e-9)
 
 
-def test_twirled_sampling_pools_instances_and_keeps_the_shot_count():
+@pytest.mark.parametrize("mode", ["explicit", "parametric"])
+def test_twirled_sampling_pools_instances_and_keeps_the_shot_count(mode):
     res = Sampler("torch").run(PARAM.measure_all(), np.array([[0.8]]), shots=3000, seed=2, mitigation="twirl",
-                               options={"twirl_instances": 6})
+                               options={"twirl_instances": 6, "twirl_mode": mode})
     counts = res.counts[0]
     assert sum(counts.values()) == res.result.shots == 3000
     probs = np.abs(PARAM.bind({"th": 0.8}).to_matrix()[:, 0]) ** 2

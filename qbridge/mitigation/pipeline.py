@@ -31,7 +31,8 @@ Options (``RunConfig.options``; all optional):
 ``extrapolation``       ``richardson`` (default) | ``linear`` | ``polynomial`` | ``exponential``
 ``order``               degree for ``polynomial``; ``asymptote`` for ``exponential`` (default:
                         the observable's identity coefficient, its value at full depolarization)
-``twirl_instances``     random twirls per circuit (default 8); ``twirl_gates`` (default all)
+``twirl_instances``     random twirls per circuit (default 8); ``twirl_gates`` (default all);
+                        ``twirl_mode``: ``explicit`` (default) | ``parametric`` (see _variants)
 ``mitigation_seed``     seed of twirling and random folding (default: the run's seed)
 ``fold_barriers``       keep barriers between folded pieces (default true)
 ``max_copies``          most copies of one circuit when shots are split (default 16)
@@ -66,7 +67,7 @@ from .readout import (
     nearest_probability_distribution,
 )
 from .samples import Samples
-from .twirl import TwirlTemplate
+from .twirl import TwirlTemplate, twirl_circuit, twirl_pairs
 from .zne import EXTRAPOLATIONS, FOLD_METHODS, extrapolate, fold
 
 __all__ = ["TECHNIQUES", "MitigationSettings", "wants_pipeline", "run_mitigated"]
@@ -116,6 +117,7 @@ class MitigationSettings:
     asymptote: float | None = None
     twirl_instances: int = 8
     twirl_gates: tuple[str, ...] | None = None
+    twirl_mode: str = "explicit"
     seed: int | None = None
     barriers: bool = True
     max_copies: int = 16
@@ -175,6 +177,7 @@ class MitigationSettings:
             asymptote=None if asym is None else float(asym),
             twirl_instances=_int(o.get("twirl_instances", 8), "twirl_instances"),
             twirl_gates=None if gates is None else tuple(gates),
+            twirl_mode=_choice(o.get("twirl_mode", "explicit"), "twirl_mode", ("explicit", "parametric")),
             seed=seed,
             barriers=bool(o.get("fold_barriers", True)),
             max_copies=_int(o.get("max_copies", 16), "max_copies"),
@@ -302,8 +305,11 @@ def _rows_task(task: Any, variant: _Variant, circuit: Circuit | None = None) -> 
     return replace(task, circuit=circuit, parameter_values=new_pv, inputs=inputs, observables=(), statevector=False)
 
 
-def _variants(circuit: Circuit, settings: MitigationSettings, rng: np.random.Generator, zne: bool) -> list[_Variant]:
-    """The noise-scaled (and twirled) versions of one task's circuit."""
+def _variants(circuit: Circuit, settings: MitigationSettings, rng: np.random.Generator,
+              zne: bool) -> list[tuple[float, list[_Variant]]]:
+    """Per noise scale: (actual scale, the circuits that run it). Twirled instances are separate
+    circuits (``twirl_mode="explicit"``, default: the fewest extra gates) or the rows of one
+    template (``"parametric"``: one compile for all instances, four extra gates per frame)."""
     out = []
     scales = settings.scale_factors if zne else (1.0,)
     for s in scales:
@@ -311,12 +317,17 @@ def _variants(circuit: Circuit, settings: MitigationSettings, rng: np.random.Gen
             folded, actual = fold(circuit, s, settings.fold_method, seed=rng, barriers=settings.barriers)
         else:
             folded, actual = circuit, 1.0
+        units = [_Variant(actual, folded)]
         if settings.uses("twirl"):
-            tpl = TwirlTemplate(folded, settings.twirl_gates)
-            if tpl.slots:
-                out.append(_Variant(actual, tpl.circuit, tpl.frames(settings.twirl_instances, rng), tuple(tpl.names)))
-                continue
-        out.append(_Variant(actual, folded))
+            if settings.twirl_mode == "parametric":
+                tpl = TwirlTemplate(folded, settings.twirl_gates)
+                if tpl.slots:
+                    frames = tpl.frames(settings.twirl_instances, rng)
+                    units = [_Variant(actual, tpl.circuit, frames, tuple(tpl.names))]
+            elif any(len(twirl_pairs(op.name)) > 1 for op in folded):
+                units = [_Variant(actual, twirl_circuit(folded, rng, settings.twirl_gates))
+                         for _ in range(settings.twirl_instances)]
+        out.append((actual, units))
     return out
 
 
@@ -430,7 +441,7 @@ class _EstimationPlan:
     task: Any
     groups: list
     scales: list[float]
-    ids: list[list[int]]  # [scale][group] -> entry id
+    ids: list[list[list[int]]]  # [scale][group] -> entry ids (one per twirled circuit)
     shots_per_group: np.ndarray | None
     cal_width: int | None
     allocation: dict = field(default_factory=dict)
@@ -445,7 +456,7 @@ class _EstimationPlan:
         warn: list[str] = []
         corr: Any = NoCorrection()
         if self.cal_width is not None:
-            layouts = [sub.layout(raw, i) for per in self.ids for i in per]
+            layouts = [sub.layout(raw, i) for per in self.ids for g in per for i in g]
             if len(set(layouts)) > 1:
                 warn.append(f"the measurement circuits ran on different layouts {sorted(set(map(str, layouts)))}; "
                             "readout corrected with the first one's")
@@ -464,7 +475,8 @@ class _EstimationPlan:
             V = np.zeros((K, O))
             D: list[list[Any]] = [[0.0] * O for _ in range(K)]
             for k in range(K):
-                pooled = [sub.samples(raw, compiled, self.ids[k][g], b) for g in range(len(self.groups))]
+                pooled = [Samples.pool([sub.samples(raw, compiled, i, b) for i in self.ids[k][g]])
+                          for g in range(len(self.groups))]
                 for o, (const, by_group) in enumerate(parts):
                     E[k, o] += const
                     for g, terms in by_group.items():
@@ -501,8 +513,8 @@ class _EstimationPlan:
                             "scale_factor": self.scales[k0]},
         }
         mit: dict[str, Any] = {"techniques": list(settings.techniques)}
-        per_row = [sub.shots(i, unit) for per in self.ids for i in per]
-        base = [sub.shots(i, unit) for i in self.ids[k0]]
+        per_row = [sub.shots(i, unit) for per in self.ids for g in per for i in g]
+        base = [sub.shots(i, unit) for g in self.ids[k0] for i in g]
         if unit is not None:
             mit["shots"] = {
                 "per_binding": int(sum(per_row)),
@@ -680,11 +692,12 @@ def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
         variants = _variants(task.circuit.without_measurements() if task.observables else task.circuit,
                              settings, rng, settings.uses("zne"))
         if not task.observables:
-            v = variants[0]
+            units = variants[0][1]
             readout = task.circuit.measured_qubits or tuple(range(n))
-            c = v.circuit if v.circuit.has_measurements else v.circuit.measure_all()
-            want = None if exact else max(1, int(math.ceil(config.shots / v.instances)))
-            ids = [sub.add(_rows_task(task, v, c), want, task.batch_size, v.instances)]
+            J = sum(v.instances for v in units)
+            want = None if exact else max(1, int(math.ceil(config.shots / J)))
+            ids = [sub.add(_rows_task(task, v, v.circuit if v.circuit.has_measurements else v.circuit.measure_all()),
+                           want, task.batch_size, v.instances) for v in units]
             plans.append(_SamplingPlan(task, ids, tuple(readout), cal_width))
             continue
         groups = qubitwise_groups(task.observables)
@@ -700,7 +713,7 @@ def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
                 from .zne import extrapolation_weights
 
                 try:
-                    w = extrapolation_weights([v.scale for v in variants], settings.extrapolation, settings.order)
+                    w = extrapolation_weights([a for a, _ in variants], settings.extrapolation, settings.order)
                     shots_g = np.ceil(shots_g * float(w @ w)).astype(np.int64)
                 except ValueError:
                     pass  # exponential: no fixed weights; the precision then holds per scale
@@ -712,15 +725,16 @@ def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
                               if len(groups) else [0.0] * len(task.observables)}
                 if settings.precision is not None:
                     allocation["precision"] = settings.precision
-        ids: list[list[int]] = []
-        for v in variants:
+        ids: list[list[list[int]]] = []
+        for _, units in variants:
+            J = sum(v.instances for v in units)
             row = []
             for g, (basis, _) in enumerate(groups):
-                want = None if shots_g is None else max(1, int(math.ceil(shots_g[g] / v.instances)))
-                task_g = _rows_task(task, v, measurement_circuit(v.circuit, basis))
-                row.append(sub.add(task_g, want, task.batch_size, v.instances))
+                want = None if shots_g is None else max(1, int(math.ceil(shots_g[g] / J)))
+                row.append([sub.add(_rows_task(task, v, measurement_circuit(v.circuit, basis)), want,
+                                    task.batch_size, v.instances) for v in units])
             ids.append(row)
-        plans.append(_EstimationPlan(task, groups, [v.scale for v in variants], ids, shots_g, cal_width, allocation))
+        plans.append(_EstimationPlan(task, groups, [a for a, _ in variants], ids, shots_g, cal_width, allocation))
 
     exec_config, compiled = sub.plan(backend, config, settings)  # every compile error raises here
     unit = exec_config.shots
