@@ -4,7 +4,8 @@ a plain-torch floor.
 The workload (the seed paper's QFFN): d = 2^n features per token, 1,024 tokens, amplitude
 encoding, D = 4 layers of RY and RZ on every qubit then a CNOT ring, the probabilities of the
 first d basis states read back (y = r (N p - 1) / sqrt(N), see qbridge.nn.qffn); one training
-step = forward + backward (gradients of the circuit weights; the inputs are data).
+step = forward + backward (gradients of the circuit weights; the inputs are data). The forward
+column times the forward pass of a training step (autograd recording on).
 
 Implementations (each checked against qbridge's output before it is timed):
 
@@ -14,7 +15,7 @@ Implementations (each checked against qbridge's output before it is timed):
   Kronecker factors and a CNOT-ring gather, one matrix product, autograd backward. A lower bound
   for any torch implementation of this algorithm.
 - PennyLane default.qubit: a QNode, torch interface, backprop, parameter broadcasting over the
-  1,024 tokens.
+  1,024 tokens; and the same QNode called once per token (no broadcasting), for reference.
 - PennyLane lightning.qubit (adjoint): a QNode, torch interface, adjoint differentiation.
   Adjoint differentiates expectation values only, so this row reads the 2n Pauli-Z expectations
   of the QFFN "pauli" readout (Z_i, Z_i Z_i+1) instead of probabilities, and qbridge's QFFN with
@@ -23,8 +24,9 @@ Implementations (each checked against qbridge's output before it is timed):
   save_probabilities) in one run; the time includes building the circuits.
 
 PennyLane runs a broadcast batch with adjoint differentiation as one tape per token, so its cost
-is linear in the tokens: lightning is timed on 64 tokens and scaled by 1024 / 64 (the cell says
-so); everything else is timed on the full batch.
+is linear in the tokens: lightning is timed on 64 tokens and scaled by 1024 / 64, and the
+one-token-per-call default.qubit row on 16 tokens scaled by 64 (the cells say so); everything
+else is timed on the full batch.
 
 Timing: every implementation is warmed up once; the torch implementations (qbridge, floor) then
 take turns (so load from other processes hits them alike) before any other simulator runs, and
@@ -190,6 +192,21 @@ class PennyLaneDefault(Impl):
         return readout(self.circuit(self.x, self.w).to(self.x.dtype), self.x)
 
 
+class PennyLaneDefaultPerToken(PennyLaneDefault):
+    """The same QNode called once per token (no broadcasting): what a plain loop over a batch
+    costs. Timed on a sample of tokens and scaled (its cost is linear in the tokens)."""
+
+    name = "PennyLane default.qubit (backprop, one token per call)"
+    sample = 16
+
+    def setup(self, n, x, w):
+        super().setup(n, x[: self.sample], w)
+
+    def forward(self):
+        p = torch.stack([self.circuit(row, self.w) for row in self.x]).to(self.x.dtype)
+        return readout(p, self.x)
+
+
 class LightningAdjoint(Impl):
     name = "PennyLane lightning.qubit (adjoint, pauli readout)"
     kind = "pauli"
@@ -281,11 +298,7 @@ def measure(impls: list[Impl], fn_name: str, reps: int, cap: float) -> dict[str,
                 continue
             fn = getattr(impl, fn_name)
             t0 = time.perf_counter()
-            if fn_name == "forward":
-                with torch.no_grad():
-                    fn()
-            else:
-                fn()
+            fn()  # "forward" runs with autograd recording, as in a training step
             dt = time.perf_counter() - t0
             spent[impl.name] = spent.get(impl.name, 0.0) + dt
             if impl.sample is not None:  # per-token work: scale to the full batch
@@ -328,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         x, w = make_data(n, args.tokens)
         factories: list[Callable[[], Impl]] = [
-            QbridgeTorch, Floor, lambda: QbridgeTorch("pauli"), PennyLaneDefault, LightningAdjoint, AerForward,
+            QbridgeTorch, Floor, lambda: QbridgeTorch("pauli"), PennyLaneDefault, PennyLaneDefaultPerToken,
+            LightningAdjoint, AerForward,
         ]
         wanted = [s for s in args.only.split(",") if s]
         local: list[Impl] = []

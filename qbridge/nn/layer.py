@@ -17,8 +17,8 @@ Readouts: ``"probabilities"`` (all 2^n basis states, q0 the most significant bit
 string or :class:`~qbridge.ir.observables.PauliSum`, or a list of them (expectation values).
 
 Gradient methods (``gradient=``): ``"auto"`` picks ``backprop`` on a backend that lists it (the
-torch backend, exact runs), then ``adjoint`` where the backend offers the ``vjp`` hook, else
-``parameter-shift``. With shots the choice skips backprop and adjoint. ``"spsa"`` must be asked
+torch backend, exact runs), then ``adjoint`` where the backend lists it (through its ``vjp`` hook,
+or through results that carry autograd, as PennyLane lightning's do), else ``parameter-shift``. With shots the choice skips backprop and adjoint. ``"spsa"`` must be asked
 for. Input gradients off backprop use the amplitude shift rule (2 d circuits per row) or refuse
 with ``input_gradient="error"``; see :mod:`qbridge.nn.gradients`.
 """
@@ -385,7 +385,7 @@ class QuantumLayer(nn.Module):
         if self.gradient_method == "backprop":
             notes.append("backprop: the backward pass is autograd, no extra circuits")
         if self.gradient_method == "adjoint":
-            notes.append("adjoint: the backend computes weight gradients in one extra submission")
+            notes.append("adjoint: the backend computes the weight gradients itself (no shifted circuits)")
         if inputs_need_grad and self.gradient_method != "backprop" and self.input_gradient == "shift":
             notes.append("input gradients by the amplitude shift rule: 2 d circuits per row")
         pv = RunPreview(

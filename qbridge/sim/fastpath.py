@@ -18,16 +18,23 @@ backward): the unitary path wins at n = 8, the two tie at n = 10 (B = 2^n), and 
 is about 5x faster at n = 12, which is why the crossover sits at 2^n rows.
 
 How U is built (:meth:`FastPlan.unitary_rows`): the rows of S = U^T are the images of the basis
-states, computed by applying the plan's steps to the identity. Steps are fused at plan time:
+states, computed by applying the plan's steps to the identity (:meth:`FastPlan.apply`, which the
+"layers" path applies to the input rows instead). Steps are fused at plan time:
 
-- consecutive single-qubit gates on one qubit become one 2x2 matrix (RY then RZ: one step);
+- consecutive single-qubit gates on one qubit become one 2x2 matrix (RY then RZ: one matrix), and
+  a run of single-qubit steps on distinct qubits becomes one layer, applied as Kronecker factors
+  of up to 4 qubits (16 x 16), one small matrix product each;
+- all layers' 2x2 matrices are built in one batched call per gate sequence, and every layer's
+  Kronecker factors in one batched product per chunk;
 - runs of permutation gates (x, cx, swap, ccx, cswap) become one index gather (a CNOT ring: one
   step), and single-qubit steps on untouched qubits are moved past them (they commute);
 - everything else goes through :func:`qbridge.sim.statevector.apply_matrix`.
 
 Real arithmetic: when every gate is real (``GateDef.real``, or a ``unitary`` with a real matrix)
-U is built in real dtype; a real input then needs one real matrix product. A complex U applied to
-real inputs is one real product against ``view_as_real(S)`` (half the flops of a complex product).
+U is built in real dtype, and a real input needs one real matrix product. A complex U applied to
+real inputs is one real product against the blocks [Re S | Im S] (half the flops of a complex
+product); the result keeps real and imaginary parts as two blocks, so probabilities are
+re^2 + im^2 over contiguous memory and no complex tensor is formed unless asked for.
 
 Must not touch: backends, the IR. Everything here is differentiable by autograd.
 """
