@@ -155,6 +155,17 @@ def test_amplitude_encoded_inputs_travel_with_every_variant():
     res = Estimator("torch").run(c, ["ZZ", "XX"], th, inputs={"x": x}, precision="double", mitigation="zne,twirl")
     ref = Estimator("torch").run(c, ["ZZ", "XX"], th, inputs={"x": x}, precision="double")
     np.testing.assert_allclose(res.values, ref.values.numpy(), atol=1e-9)
+    # fold_encoding: each binding's encoding bound, decomposed and folded with the rest
+    folded = Estimator("torch").run(c, ["ZZ", "XX"], th, inputs={"x": x}, precision="double", mitigation="zne",
+                                    options={"fold_encoding": True})
+    np.testing.assert_allclose(folded.values, ref.values.numpy(), atol=1e-9)
+    meta = folded.metadata
+    assert meta["mitigation"]["fold_encoding"] is True and meta["unmitigated"]["expectation_values"].shape == (2, 2)
+    assert meta["mitigation"]["zne"]["values"].shape == (2, 3, 2)
+    # one binding: three noise scales, one measurement group, one submission
+    be = CountingTorch()
+    be.run(Task(c, th[:1], {"x": x[:1]}, ("ZZ",)), RunConfig(mitigation="zne", options={"fold_encoding": True}))
+    assert be.calls == [3]
 
 
 @pytest.mark.parametrize("mode", ["explicit", "parametric"])

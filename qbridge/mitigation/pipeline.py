@@ -35,6 +35,10 @@ Options (``RunConfig.options``; all optional):
                         ``twirl_mode``: ``explicit`` (default) | ``parametric`` (see _variants)
 ``mitigation_seed``     seed of twirling and random folding (default: the run's seed)
 ``fold_barriers``       keep barriers between folded pieces (default true)
+``fold_encoding``       fold amplitude encoding too (default false): each binding's input is
+                        bound and decomposed into rotations and CNOTs, so the task runs as one
+                        circuit per binding (still one submission); without it, state
+                        preparation stays unfolded and its noise is not extrapolated
 ``max_copies``          most copies of one circuit when shots are split (default 16)
 ======================  ===================================================================
 """
@@ -121,6 +125,7 @@ class MitigationSettings:
     seed: int | None = None
     barriers: bool = True
     max_copies: int = 16
+    fold_encoding: bool = False
 
     @staticmethod
     def from_config(config: Any) -> "MitigationSettings":
@@ -180,6 +185,7 @@ class MitigationSettings:
             twirl_mode=_choice(o.get("twirl_mode", "explicit"), "twirl_mode", ("explicit", "parametric")),
             seed=seed,
             barriers=bool(o.get("fold_barriers", True)),
+            fold_encoding=bool(o.get("fold_encoding", False)),
             max_copies=_int(o.get("max_copies", 16), "max_copies"),
         )
 
@@ -679,6 +685,8 @@ def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
         # in a mixed run, tasks without observables (counts) skip ZNE and say so in their metadata
         raise ValidationError("zero-noise extrapolation extrapolates expectation values; give observables "
                               "(Estimator) or drop 'zne'", backend=backend.backend_name)
+    original = list(tasks)
+    tasks, owners = _expand_encodings(original, settings)
     sigmas: list[np.ndarray | None] = [None] * len(tasks)
     if settings.allocation == "precision" and settings.variance == "pilot" and not exact:
         sigmas = _pilot_sigma(backend, tasks, config, settings)
@@ -753,6 +761,7 @@ def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
                 out.append(_constant_result(plan, settings))
             else:
                 out.append(plan.combine(sub, raw, compiled, unit, settings, cals, native_report))
+        out = _merge_rows(out, owners, len(original))
         md = {"seed": config.seed, "mitigation": list(settings.techniques), "submissions": 1 + int(
             settings.allocation == "precision" and settings.variance == "pilot" and not exact)}
         return Result(tuple(out), backend.backend_name, job_id, config.shots, md)
@@ -771,3 +780,71 @@ def _constant_result(plan: _EstimationPlan, settings: MitigationSettings) -> Any
     return TaskResult(batch_size=B, num_qubits=task.circuit.num_qubits, expectation_values=vals, stderr=zeros,
                       metadata={"measurement_groups": [], "unmitigated": {"expectation_values": vals, "stderr": zeros},
                                 "mitigation": {"techniques": list(settings.techniques), "circuits": 0}})
+
+
+def _expand_encodings(tasks: Sequence[Any], settings: MitigationSettings) -> tuple[list[Any], list[int]]:
+    """With ``fold_encoding``: a ZNE task with run-time inputs becomes one task per binding whose
+    encoding is bound and decomposed into gates (foldable). Returns (tasks, owner per task)."""
+    if not (settings.fold_encoding and settings.uses("zne")):
+        return list(tasks), list(range(len(tasks)))
+    from ..ir.gates import GATES
+    from ..ir.stateprep import bind_inputs
+
+    out: list[Any] = []
+    owners: list[int] = []
+    basis = set(GATES) | {"unitary", "barrier"}
+    for t, task in enumerate(tasks):
+        if not (task.observables and task.circuit.inputs):
+            out.append(task)
+            owners.append(t)
+            continue
+        pv = task.parameter_array()
+        for b in range(task.batch_size):
+            _, ins = task.binding(b)
+            body = bind_inputs(task.circuit, ins).without_measurements().decompose(basis)
+            row = np.array(pv[b:b + 1]) if pv.shape[1] else None  # a writable copy
+            out.append(replace(task, circuit=body, parameter_values=row, inputs={}))
+            owners.append(t)
+    return out, owners
+
+
+def _merge_rows(results: list[Any], owners: list[int], count: int) -> list[Any]:
+    """Per-binding results of an expanded task back into one result with B rows."""
+    if owners == list(range(count)):
+        return results
+    from ..backends.base import TaskResult
+
+    merged = []
+    for t in range(count):
+        parts = [r for r, o in zip(results, owners) if o == t]
+        if len(parts) == 1:
+            merged.append(parts[0])
+            continue
+        first = parts[0]
+        md = dict(first.metadata)
+        md["unmitigated"] = {
+            "expectation_values": np.concatenate([p.metadata["unmitigated"]["expectation_values"] for p in parts]),
+            "stderr": np.concatenate([p.metadata["unmitigated"]["stderr"] for p in parts]),
+            "scale_factor": first.metadata["unmitigated"]["scale_factor"],
+        }
+        mit = dict(md["mitigation"])
+        mit["circuits"] = sum(p.metadata["mitigation"]["circuits"] for p in parts)
+        mit["fold_encoding"] = True
+        if "zne" in mit:
+            zne = dict(mit["zne"])
+            zne["values"] = np.concatenate([p.metadata["mitigation"]["zne"]["values"] for p in parts])
+            zne["stderr"] = np.concatenate([p.metadata["mitigation"]["zne"]["stderr"] for p in parts])
+            zne["actual_scales"] = [p.metadata["mitigation"]["zne"]["actual_scales"] for p in parts]
+            mit["zne"] = zne
+        if "shots" in mit:
+            shots = dict(mit["shots"])
+            shots["total"] = sum(p.metadata["mitigation"]["shots"]["total"] for p in parts) - \
+                (len(parts) - 1) * shots["readout_calibration"]
+            mit["shots"] = shots
+        md["mitigation"] = mit
+        merged.append(TaskResult(
+            batch_size=len(parts), num_qubits=first.num_qubits,
+            expectation_values=np.concatenate([p.expectation_values for p in parts]),
+            stderr=np.concatenate([p.stderr for p in parts]), shots=first.shots, metadata=md,
+        ))
+    return merged

@@ -23,7 +23,8 @@ Two steps, as pure functions (the design of Mitiq's ``zne`` package, written ane
    its standard error and the Jacobian d(value)/d(values). Richardson, linear and polynomial
    extrapolation are linear in the values (value = sum_k w_k E_k), so the standard error is
    sqrt(sum_k w_k^2 s_k^2) exactly. The exponential fit is non-linear: its Jacobian is taken by
-   finite differences and the error propagated linearly through it.
+   finite differences and the error propagated linearly through it; its decay rate is bounded
+   (``MAX_GAIN``) so that noisy points near the asymptote cannot extrapolate without limit.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 FOLD_METHODS = ("global", "gates", "random")
+MAX_GAIN = 20.0  # exponential extrapolation: zero-noise signal / signal at the smallest scale, at most
 EXTRAPOLATIONS = ("richardson", "linear", "polynomial", "exponential")
 
 
@@ -245,7 +247,10 @@ def _fit_exponential(x: np.ndarray, y: np.ndarray, asymptote: float) -> float:
         b = float(e @ r) / float(e @ e)
         return float(np.sum((b * e - r) ** 2))
 
-    hi = 20.0 / max(float(np.min(x)), 1e-9)
+    # the decay is bounded so that the zero-noise signal is at most MAX_GAIN times the signal at
+    # the smallest scale: through noisy points near the asymptote an unbounded fit extrapolates
+    # without limit (a steep exponential that only passes the first point)
+    hi = math.log(MAX_GAIN) / max(float(np.min(x)), 1e-9)
     grid = np.linspace(0.0, hi, 41)
     k = int(np.argmin([loss(c) for c in grid]))
     lo_b, hi_b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
