@@ -54,6 +54,8 @@ def test_split_into_copies():
     assert unit == 500 and copies.tolist() == [1, 3, 2]
     unit, copies = split_into_copies([7, 1000], max_copies=10)  # gcd 1 would need 1000 copies
     assert unit == 100 and copies.tolist() == [1, 10]
+    unit, copies = split_into_copies([1063, 91, 46])
+    assert np.all(unit * copies >= [1063, 91, 46]) and copies.max() <= 16
     unit, copies = split_into_copies([300_000], max_shots=100_000)
     assert unit == 100_000 and copies.tolist() == [3]
 
@@ -75,6 +77,8 @@ def test_reported_stderr_matches_the_spread_under_each_allocation(case, allocati
         W = group_weights([PauliSum.parse(o, circuit.num_qubits) for o in obs], groups).sum(axis=0)
         shots = np.array(alloc["shots_per_group"])
         assert shots.sum() == pytest.approx(400 * len(groups), rel=0.01)
+        run = np.array(alloc["shots_run"])  # whole copies of one shot unit: at least the wish, close to it
+        assert np.all(run >= shots) and np.all(run - shots < shots.max() / 16 + 1)
         np.testing.assert_allclose(shots / shots.sum(), W / W.sum(), atol=0.01)
 
 

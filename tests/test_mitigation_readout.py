@@ -227,6 +227,8 @@ def test_sampler_quasi_distributions_on_aer():
     for key in ("000", "111"):
         assert near.get(key, 0) == pytest.approx(0.5, abs=0.03)
     assert sum(v for k, v in near.items() if k not in ("000", "111")) < 0.03
+    marg = res.marginal([0])  # of the corrected quasi-distribution
+    assert marg["0"] == pytest.approx(0.5, abs=0.03) and marg["1"] == pytest.approx(0.5, abs=0.03)
     # a measured subset: the calibration is restricted to those qubits (2 then 0)
     sub = Sampler(be).run(GHZ.measure([2, 0]), shots=8000, seed=6, mitigation="readout")
     near = sub.nearest_probability_distribution()

@@ -113,7 +113,7 @@ def predicted_stderr(sigma: np.ndarray, shots: Sequence[int]) -> np.ndarray:
 def split_into_copies(
     desired: Sequence[int], *, min_shots: int = 1, max_shots: int | None = None, max_copies: int = 16
 ) -> tuple[int, np.ndarray]:
-    """(unit, copies): run each circuit ``copies[i]`` times with ``unit`` shots, ~ ``desired[i]``.
+    """(unit, copies): run each circuit ``copies[i]`` times with ``unit`` shots, >= ``desired[i]``.
 
     A submission has one shot count; circuits that need different numbers of shots go out as
     several copies of one task within the same submission (pooled afterwards). The unit is the
@@ -131,5 +131,6 @@ def split_into_copies(
     unit = max(unit, int(min_shots), 1)
     if max_shots is not None and unit > max_shots:
         unit = int(max_shots)
-    copies = np.maximum(np.rint(d / unit).astype(np.int64), 1)
+    # rounded up: a circuit never gets fewer shots than it asked for (a precision target holds)
+    copies = np.maximum(np.ceil(d / unit).astype(np.int64), 1)
     return unit, copies

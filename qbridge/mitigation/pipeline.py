@@ -549,7 +549,9 @@ class _EstimationPlan:
                 warnings.warn(w, stacklevel=3)
         md["mitigation"] = mit
         if self.allocation:
-            md["allocation"] = self.allocation
+            md["allocation"] = dict(self.allocation)
+            if unit is not None:  # what ran: whole copies of the shot unit, at the smallest scale
+                md["allocation"]["shots_run"] = [int(sum(sub.shots(i, unit) for i in g)) for g in self.ids[k0]]
         return TaskResult(batch_size=B, num_qubits=n, expectation_values=values, stderr=errs,
                           shots=None if unit is None else int(sum(per_row)), metadata=md)
 

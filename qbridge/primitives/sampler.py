@@ -51,8 +51,10 @@ class SamplerResult:
         return nearest_probability_distribution(self.quasi_dists()[index])
 
     def marginal(self, qubits: Sequence[int], index: int = 0) -> dict[str, float]:
-        """Distribution of ``qubits`` (positions in the readout, first = leftmost bit)."""
-        dist = self.result.get_probabilities(index)
+        """Distribution of ``qubits`` (positions in the readout, first = leftmost bit); after
+        readout mitigation, the marginal of the corrected quasi-distribution."""
+        mitigated = self.result.metadata.get("quasi_dists")
+        dist = mitigated[index] if mitigated is not None else self.result.get_probabilities(index)
         out: dict[str, float] = {}
         for key, v in dist.items():
             k = "".join(key[q] for q in qubits)
