@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import qbridge
-from qbridge import Circuit, Estimator, PauliSum
+from qbridge import Circuit, Estimator
 
 TECHNIQUES = ["readout", "zne", "readout,zne", "readout,zne,twirl"]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import qbridge
-from qbridge import Circuit, Estimator, PauliSum, RunConfig, Sampler
+from qbridge import Circuit, Estimator, RunConfig, Sampler
 from qbridge.backends.base import Task
 from qbridge.mitigation.readout import (
     FullCalibration,

@@ -49,7 +49,7 @@ import math
 import numbers
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -62,7 +62,6 @@ from .native import native_mitigation
 from .readout import (
     READOUT_METHODS,
     FullCalibration,
-    MitigationError,
     NoCorrection,
     TensoredCalibration,
     calibrate,
