@@ -89,9 +89,14 @@ def test_complex_inputs_match():
     assert torch.allclose(fastpath.simulate(circ, theta, {"x": x}, dtype=D, method="layers"), ref, atol=1e-10)
 
 
+@pytest.mark.parametrize("keep", ["saved", "recomputed"])
 @pytest.mark.parametrize("path", ["unitary", "layers"])
 @pytest.mark.parametrize("make", [lambda: ansatz(4, 2), mixed_circuit, lambda: ansatz(3, 2, rots=("ry",))])
-def test_gradients_match_gate_by_gate(make, path):
+def test_gradients_match_gate_by_gate(make, path, keep, monkeypatch):
+    # "recomputed": the backward rebuilds every intermediate block by applying the inverse steps
+    # (what happens above the memory limit) instead of reading the saved ones
+    if keep == "recomputed":
+        monkeypatch.setattr(fastpath, "_SAVE_LIMIT_BYTES", 0)
     circ = make()
     n = circ.num_qubits
     g = torch.Generator().manual_seed(4)
@@ -197,3 +202,32 @@ def test_complex_inputs_through_a_real_circuit(method):
     x = torch.randn(9, 8, generator=g, dtype=D)
     ref = sv.simulate(circ, theta, {"x": x}, dtype=D)
     assert torch.allclose(fastpath.simulate(circ, theta, {"x": x}, dtype=D, method=method), ref, atol=1e-10)
+
+
+@pytest.mark.parametrize("d", [16, 11])
+def test_gradcheck_fused_probabilities(d):
+    """The unitary path's probabilities for real inputs come from one fused function (one GEMM
+    against [Re U; Im U], a hand-written backward): gradcheck in x and theta, padded inputs too,
+    and the same numbers as the unfused states of the same FastState."""
+    circ = mixed_circuit()
+    theta = torch.rand(1, circ.num_parameters, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(5, d, dtype=torch.float64, requires_grad=True)
+    f = lambda t, xx: fastpath.run_fast(circ, t, {"x": xx}, dtype=D, method="unitary").probabilities()
+    assert torch.autograd.gradcheck(f, (theta, x))
+    fs = fastpath.run_fast(circ, theta, {"x": x}, dtype=D, method="unitary")
+    p = fs.probabilities()
+    assert torch.allclose(p, fs.statevector().abs() ** 2, atol=1e-12)
+    assert torch.allclose(p, sv.probabilities(sv.simulate(circ, theta, {"x": x}, dtype=D)), atol=1e-12)
+
+
+def test_identity_cache_is_not_written():
+    """Building U reads a cached identity; nothing the caller does with U may change it."""
+    circ = Circuit(3).ry(0, Parameter("a")).rz(1, Parameter("b")).cx(0, 2).h(1)
+    theta = torch.tensor([[0.3, -1.1]], dtype=torch.float64)
+    U = fastpath.unitary(circ, theta)
+    U.mul_(0)
+    again = fastpath.unitary(circ, theta)
+    assert torch.allclose(again.conj().T @ again, torch.eye(8, dtype=D), atol=1e-12)
+    empty = fastpath.unitary(Circuit(3))  # no steps at all
+    empty.mul_(0)
+    assert torch.equal(fastpath.unitary(Circuit(3)), torch.eye(8, dtype=D))

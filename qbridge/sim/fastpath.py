@@ -17,9 +17,15 @@ on one CPU core at n = 8, 10, 12 with 1,024 rows (depth-4 RY/RZ/CNOT-ring ansatz
 backward): the unitary path wins at n = 8, the two tie at n = 10 (B = 2^n), and the layer path
 is about 5x faster at n = 12, which is why the crossover sits at 2^n rows.
 
-How U is built (:meth:`FastPlan.unitary_rows`): the rows of S = U^T are the images of the basis
-states, computed by applying the plan's steps to the identity (:meth:`FastPlan.apply`, which the
-"layers" path applies to the input rows instead). Steps are fused at plan time:
+How U is built (:meth:`FastPlan.apply_columns`): the plan's steps are applied to the columns of
+the identity, so column j becomes U|j> (the "layers" path applies the same steps to the input
+states instead). In this column layout a permutation is a gather of whole rows and a Kronecker
+factor is one (batched) matrix product. The steps run inside one autograd function
+(:class:`_ApplySteps`) whose backward is written by hand: the adjoint of each step applied to the
+output gradient in reverse, and one contraction per matrix for its gradient, with the
+intermediate blocks saved (or, above a memory limit, recomputed from the output by the inverse
+steps). Only the small graph from the angles to the 2x2 and Kronecker factors is left to
+autograd. Steps are fused at plan time:
 
 - consecutive single-qubit gates on one qubit become one 2x2 matrix (RY then RZ: one matrix), and
   a run of single-qubit steps on distinct qubits becomes one layer, applied as Kronecker factors
@@ -32,11 +38,17 @@ states, computed by applying the plan's steps to the identity (:meth:`FastPlan.a
 
 Real arithmetic: when every gate is real (``GateDef.real``, or a ``unitary`` with a real matrix)
 U is built in real dtype, and a real input needs one real matrix product. A complex U applied to
-real inputs is one real product against the blocks [Re S | Im S] (half the flops of a complex
-product); the result keeps real and imaginary parts as two blocks, so probabilities are
-re^2 + im^2 over contiguous memory and no complex tensor is formed unless asked for.
+real inputs is one real product against the blocks [Re U; Im U] (half the flops of a complex
+product). Probabilities of such a batch come from one fused function
+(:class:`_RealInputProbabilities`: that product and re^2 + im^2 forward; one elementwise product
+and one GEMM per wanted gradient backward); the states themselves are formed only when asked for.
 
-Must not touch: backends, the IR. Everything here is differentiable by autograd.
+Speed (``python benchmarks/layer_speed.py``, 2-core CPU, n = 8, 1,024 rows, forward + backward):
+the QFFN step on this path takes about 0.7x the time of a plain-torch autograd implementation of
+the same unitary algorithm; the two GEMMs it cannot avoid are about a sixth of the step.
+
+Must not touch: backends, the IR. Everything here is differentiable (first order; the two
+hand-written backwards are ``once_differentiable`` and say so if a second order is asked for).
 """
 
 from __future__ import annotations
@@ -137,43 +149,39 @@ class FastPlan:
         """
         real = self.real if real is None else real
         rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
-        eye = torch.eye(2**self.num_qubits, dtype=rdtype if real else cdtype, device=device)
-        return self.apply(eye, theta, cdtype, device, real=real)
+        eye = _eye(2**self.num_qubits, rdtype if real else cdtype, device)
+        return self.apply_columns(eye, theta, cdtype, device, real=real).transpose(0, 1)
 
     def apply(self, states: torch.Tensor, theta: torch.Tensor | None, cdtype: torch.dtype, device, real: bool = False) -> torch.Tensor:
         """Every step applied to a (rows, 2^n) batch of states (real ones stay real while the
         gates are, when ``real``); the global phase is left out."""
-        n = self.num_qubits
-        dim = 2**n
+        cols = self.apply_columns(states.transpose(0, 1), theta, cdtype, device, real=real)
+        return cols.transpose(0, 1)
+
+    def apply_columns(self, states: torch.Tensor, theta: torch.Tensor | None, cdtype: torch.dtype, device, real: bool = False) -> torch.Tensor:
+        """Every step applied to the columns of a (2^n, cols) block (see :class:`_ApplySteps`)."""
         rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
         ang = self.angles(theta, rdtype, device)
         factors = self._layer_factors(ang, cdtype, device, real) if self.num_layers else {}
-        S = states
-        R = S.shape[0]
+        chunk_starts = sorted(factors)
+        mats: list[torch.Tensor] = [factors[lo] for lo in chunk_starts]
+        program: list[tuple] = []
         for si, step in enumerate(self.steps):
             if step.kind == "perm":
                 idx = self._tensor(("perm", si), lambda: torch.as_tensor(step.perm, dtype=torch.long, device=device), device)
-                S = S.index_select(1, idx)
-                continue
-            if step.kind == "layer":
+                inv = self._tensor(("iperm", si), lambda: torch.as_tensor(np.argsort(step.perm), dtype=torch.long, device=device), device)
+                program.append(("perm", idx, inv))
+            elif step.kind == "layer":
                 for lo, hi in step.chunks:
-                    F = factors[lo][step.layer]
-                    if S.is_complex() and not F.is_complex():
-                        F = F.to(S.dtype)  # complex input, real gates
-                    elif not S.is_complex() and F.is_complex():
-                        S = S.to(cdtype)
-                    S = _apply_factor(S, F, lo, hi, n)
+                    program.append(("chunk", chunk_starts.index(lo), step.layer, lo, hi))
             else:
                 op = step.ops[0]
                 m = _op_matrix(op, [ang[i] for i in step.slots[0]], cdtype, device)
                 if real:
                     m = m.real
-                if S.is_complex() and not m.is_complex():
-                    m = m.to(S.dtype)
-                elif not S.is_complex() and m.is_complex():
-                    S = S.to(cdtype)
-                S = sv.apply_matrix(S.reshape(R, *([2] * n)), m, op.qubits).reshape(R, dim)
-        return S
+                program.append(("gate", len(mats), tuple(op.qubits)))
+                mats.append(m)
+        return _ApplySteps.apply(self.num_qubits, cdtype, program, states, *mats)
 
     def _layer_factors(self, ang: torch.Tensor, cdtype, device, real: bool) -> dict[int, torch.Tensor]:
         """Kronecker factor of every chunk of every layer: {chunk start: (layers, 2^k, 2^k)}.
@@ -251,14 +259,152 @@ def _op_matrix(op: Instruction, params: Sequence[torch.Tensor], cdtype, device) 
     return GATES[op.name].matrix_fn(*params, cdtype=cdtype, device=device)
 
 
-def _apply_factor(S: torch.Tensor, F: torch.Tensor, lo: int, hi: int, n: int) -> torch.Tensor:
-    """Apply a (2^k x 2^k) factor on qubits lo..hi-1 to every row of S (rows x 2^n)."""
-    R = S.shape[0]
+# -- applying steps to a block of column states ---------------------------------------------------
+#
+# Steps act on the row index of a (2^n, cols) block whose columns are states: a permutation is a
+# gather of whole rows, and a factor on qubits lo..hi-1 is one batched product over the leading
+# qubits (a single GEMM when lo = 0). Building U applies the steps to the identity this way.
+
+# Intermediate blocks are kept for the backward up to this many bytes; beyond it the backward
+# recomputes them by applying each step's inverse (every step is unitary), at twice the work.
+_SAVE_LIMIT_BYTES = 256 * 2**20
+
+
+def _apply_block(M: torch.Tensor, F: torch.Tensor, lo: int, hi: int, n: int) -> torch.Tensor:
+    """F (2^k x 2^k) applied on qubits lo..hi-1 (consecutive) of every column of M."""
     k = hi - lo
-    after = 2 ** (n - hi)
-    if after == 1:
-        return (S.reshape(-1, 2**k) @ F.transpose(0, 1)).reshape(R, 2**n)
-    return torch.matmul(F, S.reshape(-1, 2**k, after)).reshape(R, 2**n)
+    if lo == 0:
+        return (F @ M.reshape(2**k, -1)).reshape(M.shape)
+    # an explicit bmm: torch.matmul picks a slower unfolded path when F requires grad
+    return torch.bmm(F.expand(2**lo, *F.shape), M.reshape(2**lo, 2**k, -1)).reshape(M.shape)
+
+
+def _grad_block(G: torch.Tensor, M: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """sum over every other index of G (output gradient) times conj(M) (input): dL/dF."""
+    k = hi - lo
+    if lo == 0:
+        return G.reshape(2**k, -1) @ M.reshape(2**k, -1).conj().transpose(0, 1)
+    G3, M3 = G.reshape(2**lo, 2**k, -1), M.reshape(2**lo, 2**k, -1)
+    return torch.bmm(G3, M3.conj().transpose(1, 2)).sum(0)
+
+
+def _to_front(M: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:
+    g = len(qubits)
+    return M.reshape([2] * n + [-1]).movedim(qubits, tuple(range(g))).reshape(2**g, -1)
+
+
+def _from_front(T: torch.Tensor, qubits: tuple[int, ...], n: int, shape) -> torch.Tensor:
+    g = len(qubits)
+    return T.reshape([2] * n + [-1]).movedim(tuple(range(g)), qubits).reshape(shape)
+
+
+def _apply_gate(M: torch.Tensor, m: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:
+    if list(qubits) == list(range(qubits[0], qubits[0] + len(qubits))):
+        return _apply_block(M, m, qubits[0], qubits[0] + len(qubits), n)
+    return _from_front(m @ _to_front(M, qubits, n), qubits, n, M.shape)
+
+
+def _grad_gate(G: torch.Tensor, M: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:
+    if list(qubits) == list(range(qubits[0], qubits[0] + len(qubits))):
+        return _grad_block(G, M, qubits[0], qubits[0] + len(qubits))
+    return _to_front(G, qubits, n) @ _to_front(M, qubits, n).conj().transpose(0, 1)
+
+
+def _match(M: torch.Tensor, F: torch.Tensor, cdtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both operands in one dtype: real stays real only when both are."""
+    if M.is_complex() and not F.is_complex():
+        F = F.to(M.dtype)
+    elif F.is_complex() and not M.is_complex():
+        M = M.to(F.dtype)
+    return M, F
+
+
+class _ApplySteps(torch.autograd.Function):
+    """A plan's program applied to the columns of a (2^n, cols) block, with a hand-written
+    backward: the adjoint of each step is applied to the output gradient in reverse order, and
+    each matrix's gradient is one contraction (G M^H) per step. Autograd through the same steps
+    costs several times more (a node, strided copies and an index scatter per step).
+
+    ``program`` entries: ("perm", idx, inverse idx), ("chunk", mat, layer, lo, hi) (slice
+    ``layer`` of the stacked factors ``mats[mat]``), ("gate", mat, qubits). Inputs: the block,
+    then the matrices. First-order only (``once_differentiable``).
+    """
+
+    @staticmethod
+    def forward(ctx, n, cdtype, program, states, *mats):  # type: ignore[override]
+        mats = tuple(m.detach() for m in mats)
+        M = states.detach().contiguous()
+        save = states.element_size() * states.numel() * max(1, sum(e[0] != "perm" for e in program)) * (
+            1 if all(not m.is_complex() for m in mats) and not states.is_complex() else 2
+        ) <= _SAVE_LIMIT_BYTES
+        saved: list[torch.Tensor] = []
+        for entry in program:
+            if entry[0] == "perm":
+                M = M.index_select(0, entry[1])
+                continue
+            F = mats[entry[1]][entry[2]] if entry[0] == "chunk" else mats[entry[1]]
+            M, F = _match(M, F, cdtype)
+            if save:
+                saved.append(M)
+            M = _apply_block(M, F, entry[3], entry[4], n) if entry[0] == "chunk" else _apply_gate(M, F, entry[2], n)
+        if M.data_ptr() == states.data_ptr():
+            M = M.clone()  # no step ran: never hand out the caller's block (or a cached identity)
+        ctx.n, ctx.cdtype, ctx.program = n, cdtype, program
+        ctx.saved = saved if save else None
+        ctx.states_real = not states.is_complex()
+        ctx.save_for_backward(*mats, *(() if save else (M,)))
+        ctx.num_mats = len(mats)
+        return M
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, G):  # type: ignore[override]
+        n, program = ctx.n, ctx.program
+        tensors = [t.detach() for t in ctx.saved_tensors]
+        mats = tensors[: ctx.num_mats]
+        saved = ctx.saved
+        M = None if saved is not None else tensors[ctx.num_mats]
+        grads: list[torch.Tensor | None] = [None] * len(mats)
+        need = ctx.needs_input_grad[4:]
+        j = len(saved) if saved is not None else 0
+        # the gradient need not be carried past the first matrix step unless the states want it
+        first = next((i for i, e in enumerate(program) if e[0] != "perm"), len(program))
+        if not ctx.needs_input_grad[3]:
+            program = program[first:]
+        last = 0
+        for pos, entry in zip(range(len(program) - 1, -1, -1), reversed(program)):
+            if entry[0] == "perm":
+                G = G.index_select(0, entry[2])
+                if M is not None:
+                    M = M.index_select(0, entry[2])
+                continue
+            F = mats[entry[1]][entry[2]] if entry[0] == "chunk" else mats[entry[1]]
+            G, F = _match(G, F, ctx.cdtype)
+            Fh = F.conj().transpose(0, 1)
+            if saved is not None:
+                j -= 1
+                Min = saved[j]
+            else:
+                M, _ = _match(M, F, ctx.cdtype)
+                M = Min = _apply_block(M, Fh, entry[3], entry[4], n) if entry[0] == "chunk" else _apply_gate(M, Fh, entry[2], n)
+            if need[entry[1]]:
+                Gi, Mi = _match(G, Min, ctx.cdtype)
+                gF = _grad_block(Gi, Mi, entry[3], entry[4]) if entry[0] == "chunk" else _grad_gate(Gi, Mi, entry[2], n)
+                if not mats[entry[1]].is_complex() and gF.is_complex():
+                    gF = gF.real
+                if entry[0] == "chunk":
+                    if grads[entry[1]] is None:
+                        grads[entry[1]] = torch.zeros_like(mats[entry[1]])
+                    grads[entry[1]][entry[2]] += gF
+                else:
+                    grads[entry[1]] = gF
+            if pos == last and not ctx.needs_input_grad[3]:
+                break
+            G = _apply_block(G, Fh, entry[3], entry[4], n) if entry[0] == "chunk" else _apply_gate(G, Fh, entry[2], n)
+        g_states = None
+        if ctx.needs_input_grad[3]:
+            g_states = G.real if (ctx.states_real and G.is_complex()) else G
+        return (None, None, None, g_states, *grads)
 
 
 def _is_real(op: Instruction) -> bool:
@@ -442,6 +588,51 @@ def applicable(circuit: Circuit, parameter_values: Any, inputs: Mapping[str, Any
 
 # -- running ------------------------------------------------------------------------------------
 
+_EYES: "OrderedDict[Any, torch.Tensor]" = OrderedDict()
+
+
+def _eye(dim: int, dtype, device) -> torch.Tensor:
+    """A cached identity (read-only by contract: the step program never writes its input)."""
+    key = (dim, dtype, str(device))
+    t = _EYES.get(key)
+    if t is None:
+        t = torch.eye(dim, dtype=dtype, device=device)
+        _EYES[key] = t
+        if len(_EYES) > 8:
+            _EYES.popitem(last=False)
+    return t
+
+
+class _RealInputProbabilities(torch.autograd.Function):
+    """|x U^T|^2 for real rows x (B, d) and a complex U (2^n, 2^n), fused: one real GEMM against
+    [Re U; Im U] forward; backward one elementwise product and one GEMM per needed gradient
+    (the unfused autograd graph adds real/imag splits, a concatenation and their copies)."""
+
+    @staticmethod
+    def forward(ctx, x, U):  # type: ignore[override]
+        d = x.shape[1]
+        W = torch.cat((U.real[:, :d], U.imag[:, :d]), dim=0)  # (2 dim, d)
+        data = x @ W.transpose(0, 1)  # (B, 2 dim): real parts, then imaginary parts
+        ctx.save_for_backward(x, W, data)
+        ctx.dim = U.shape[0]
+        return data.view(x.shape[0], 2, -1).square().sum(1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gp):  # type: ignore[override]
+        x, W, data = ctx.saved_tensors
+        B, dim = x.shape[0], ctx.dim
+        g = (data.view(B, 2, dim) * (2 * gp).unsqueeze(1)).view(B, 2 * dim)
+        gx = g @ W if ctx.needs_input_grad[0] else None
+        gU = None
+        if ctx.needs_input_grad[1]:
+            gW = g.transpose(0, 1) @ x  # (2 dim, d)
+            gU = torch.complex(gW[:dim], gW[dim:])
+            if gU.shape[1] < dim:
+                gU = torch.nn.functional.pad(gU, (0, dim - gU.shape[1]))
+        return gx, gU
+
+
 class FastState:
     """Final states of a batch, kept in the cheapest exact form:
 
@@ -455,17 +646,42 @@ class FastState:
     the complex (B, 2^n) tensor when asked.
     """
 
-    def __init__(self, data: torch.Tensor, num_qubits: int, cdtype: torch.dtype, phase: torch.Tensor | None) -> None:
-        self._data = data
+    def __init__(
+        self,
+        data: torch.Tensor | None,
+        num_qubits: int,
+        cdtype: torch.dtype,
+        phase: torch.Tensor | None,
+        factored: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
+        self._stored = data
+        # (x, U): real normalised inputs (B, d) and a complex U (2^n, 2^n); the states x U^T are
+        # formed only when asked for, and probabilities come from one fused product
+        self._factored = factored
         self.num_qubits = num_qubits
         self.cdtype = cdtype
         self._phase = phase
+        self._probs: torch.Tensor | None = None
+
+    @property
+    def _data(self) -> torch.Tensor:
+        if self._stored is None:
+            x, U = self._factored  # type: ignore[misc]
+            d = x.shape[1]
+            W = torch.cat((U.real[:, :d], U.imag[:, :d]), dim=0)  # (2^(n+1), d)
+            self._stored = (x @ W.transpose(0, 1)).view(x.shape[0], 2, -1)  # one real GEMM
+        return self._stored
 
     @property
     def batch_size(self) -> int:
-        return self._data.shape[0]
+        return self._factored[0].shape[0] if self._stored is None else self._stored.shape[0]  # type: ignore[index]
 
     def probabilities(self) -> torch.Tensor:
+        if self._stored is None:
+            if self._probs is None:
+                x, U = self._factored  # type: ignore[misc]
+                self._probs = _RealInputProbabilities.apply(x, U)
+            return self._probs
         d = self._data
         if d.is_complex():
             return d.real**2 + d.imag**2
@@ -608,11 +824,14 @@ def run_fast(
         if d < 2**n:
             x = torch.nn.functional.pad(x, (0, 2**n - d))
         return FastState(plan.apply(x, theta, dtype, device, real=plan.real), n, dtype, phase)
-    S = plan.unitary_rows(theta, dtype, device, real=plan.real)[:d]  # only the rows inputs reach
-    if S.is_complex() and real_input:
-        # one real GEMM against the [Re S | Im S] blocks: half the flops of a complex product
-        data = (x @ torch.cat((S.real, S.imag), dim=1)).view(x.shape[0], 2, -1)
-    elif S.is_complex() or not real_input:
+    real = plan.real
+    if real_input and not real:
+        # complex U on real inputs: one real GEMM against the [Re U | Im U] blocks (half the
+        # flops of a complex product), formed lazily (see FastState)
+        U = plan.apply_columns(_eye(2**n, dtype, device), theta, dtype, device, real=False)
+        return FastState(None, n, dtype, phase, factored=(x, U))
+    S = plan.unitary_rows(theta, dtype, device, real=real)[:d]  # only the rows inputs reach
+    if S.is_complex() or not real_input:
         data = x @ S.to(dtype)
     else:
         data = x @ S
