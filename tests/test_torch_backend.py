@@ -404,6 +404,26 @@ def test_unencodable_inputs_are_refused_before_run():
         Task(c, inputs={"x": torch.tensor([[1.0, 0.0], [0.0, 0.0]], requires_grad=True)})
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64, torch.int64])
+def test_tensor_inputs_are_checked_in_one_pass_per_kind(dtype):
+    """Tensor rows: NaN, inf and zero rows are refused whatever the dtype; finite rows whose norm
+    overflows (float32, entries near 1e30) are accepted and run to finite probabilities."""
+    c = Circuit(1).amplitude_encode("x")
+    ok = torch.tensor([[3, 4], [0, 1]], dtype=dtype)
+    Task(c, inputs={"x": ok})
+    with pytest.raises(EncodingError, match="row 1 is a zero vector"):
+        Task(c, inputs={"x": torch.tensor([[1, 0], [0, 0]], dtype=dtype)})
+    if dtype.is_floating_point or dtype.is_complex:
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(EncodingError, match="non-finite"):
+                Task(c, inputs={"x": torch.tensor([[1.0, bad]]).to(dtype)})
+    if dtype == torch.float32:
+        big = torch.tensor([[3e37, 4e37], [1e-30, 0.0]])
+        assert not torch.isfinite(torch.linalg.vector_norm(big, dim=1)).all()  # the norm overflows
+        p = TorchBackend().run((c, None, {"x": big})).result()[0].probabilities
+        assert torch.allclose(p, torch.tensor([[0.36, 0.64], [1.0, 0.0]]), atol=1e-6)
+
+
 def test_errors_during_execution_are_raised_by_result():
     class Failing(TorchBackend):
         def _execute(self, tasks, config):
