@@ -164,6 +164,45 @@ class Floor(Impl):
         return readout(p, self.x)
 
 
+class GemmBound(Impl):
+    """The two matrix products any unitary-path implementation must do, with U handed over for
+    free: forward psi = x [Re U; Im U]^T (one real GEMM, B x d x 2d) and |psi|^2; backward the
+    gradient of those blocks (one more GEMM of the same size). No building of U and no gradient
+    through it (the input normalisation and the readout are kept, so its outputs are checked like
+    the others'): a bound for any implementation that goes through U, not an implementation."""
+
+    name = "bound: the two GEMMs alone (U given, not built)"
+
+    def setup(self, n, x, w):
+        fl = Floor()
+        fl.setup(n, x, w)
+        with torch.no_grad():
+            S = fl.unitary_rows()  # row j = U|j>
+        self.W = torch.cat((S.real, S.imag), dim=1).t().contiguous().requires_grad_()  # (2d, d)
+        self.x = x
+
+    def forward(self):
+        xn = self.x / self.x.norm(dim=1, keepdim=True)
+        p = (xn @ self.W.t()).view(xn.shape[0], 2, -1).square().sum(1)
+        return readout(p, self.x)
+
+
+def raw_gemm_seconds(n: int, tokens: int, reps: int = 20) -> float:
+    """The two products of :class:`GemmBound` as bare ``torch.mm`` calls (no autograd, no
+    readout): the arithmetic every unitary-path step has to do, fastest of ``reps``."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(tokens, 2**n, generator=g)
+    W = torch.randn(2 ** (n + 1), 2**n, generator=g)
+    gy = torch.randn(tokens, 2 ** (n + 1), generator=g)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(x, W.t())
+        torch.mm(gy.t(), x)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 class PennyLaneDefault(Impl):
     name = "PennyLane default.qubit (backprop, broadcast)"
 
@@ -341,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         x, w = make_data(n, args.tokens)
         factories: list[Callable[[], Impl]] = [
-            QbridgeTorch, Floor, lambda: QbridgeTorch("pauli"), PennyLaneDefault, PennyLaneDefaultPerToken,
+            QbridgeTorch, Floor, GemmBound, lambda: QbridgeTorch("pauli"), PennyLaneDefault, PennyLaneDefaultPerToken,
             LightningAdjoint, AerForward,
         ]
         wanted = [s for s in args.only.split(",") if s]
@@ -354,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             if impl.name not in order:
                 order.append(impl.name)
             rows.setdefault(impl.name, {})
-            (local if impl.name.startswith(("qbridge", "floor")) else foreign).append(impl)
+            (local if impl.name.startswith(("qbridge", "floor", "bound")) else foreign).append(impl)
 
         def start(impl: Impl) -> bool:
             if impl in foreign and args.quick and n > 8:
@@ -435,6 +474,11 @@ def main(argv: list[str] | None = None) -> int:
             msg.append(f"qbridge / floor = {tq / secs(fl[1]):.2f}x (goal <= 3x)")
         if tq and pl and secs(pl[1]):
             msg.append(f"default.qubit / qbridge = {secs(pl[1]) / tq:.0f}x faster (goal >= 100x at n=8)")
+            bd = rows.get(GemmBound.name, {}).get(n)
+            if bd and secs(bd[1]):
+                msg.append(f"default.qubit / bound = {secs(pl[1]) / secs(bd[1]):.0f}x")
+                raw = raw_gemm_seconds(n, args.tokens)
+                msg.append(f"(bare GEMMs {fmt(raw)}: default.qubit / bare = {secs(pl[1]) / raw:.0f}x)")
         print("  ".join(msg))
     print("(max|diff|: largest deviation from qbridge's outputs; single precision. Cells are the fastest of the repeats.)")
     return 0
