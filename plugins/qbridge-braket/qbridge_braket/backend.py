@@ -182,8 +182,8 @@ class BraketBackendBase(Backend):
                 raise ValidationError(f"{self._name}: {exc.message}", backend=self._name, **exc.context) from exc
             params = [(name, column[name[len(INPUT_PREFIX):]]) for name in declared]
             inputs = tuple({name: float(pv[r, c]) for name, c in params} for r in rows)
-            if not params:
-                # nothing varies between these rows: run the program once, share its result
+            if not params and not shots:
+                # nothing varies between these rows: run the program once, share its exact result
                 executables.append(Executable(source, rows, ({},)))
             else:
                 executables.append(Executable(source, rows, inputs))
@@ -233,7 +233,8 @@ class BraketBackendBase(Backend):
                     keys = list(chunk[0])
                     entries.append(Program(source=source, inputs={k: [r[k] for r in chunk] for k in keys}))
                 else:
-                    entries.append(Program(source=source))
+                    # rows without inputs are still separate samples: one executable each
+                    entries.extend(Program(source=source) for _ in chunk)
                 owners.extend([u] * len(chunk))
                 start += len(chunk)
         flush()

@@ -135,6 +135,25 @@ def test_program_sets_split_at_the_device_limits_and_keep_the_order(monkeypatch)
     assert res[1].counts == ({"01": 200},)
 
 
+@pytest.mark.parametrize("program_sets", [True, False])
+def test_rows_without_parameters_are_independent_samples(backend, program_sets, monkeypatch):
+    """Rows of a parameterless task sample separately (they once shared one run's counts); exact
+    runs still compute the program once for all rows."""
+    if not program_sets:
+        monkeypatch.setattr(backend, "_limits", replace(backend.limits, program_set=None))
+    c = Circuit(3).h(0).h(1).h(2)
+    task = Task(c, np.zeros((6, 0)))
+    config = qbridge.RunConfig(shots=64, seed=11)
+    assert _executables(backend, [task], config) == 6
+    counts = backend.run(task, shots=64, seed=11).result()[0].counts
+    assert len(counts) == 6 and all(sum(row.values()) == 64 for row in counts)
+    # six samples of 64 shots over 8 outcomes: equal histograms by chance have probability < 1e-20
+    assert len({tuple(sorted(row.items())) for row in counts}) > 1
+    assert _executables(backend, [task], qbridge.RunConfig()) == 1
+    exact = backend.run(task).result()[0].probabilities
+    assert np.allclose(np.asarray(exact), 1 / 8)
+
+
 def test_amplitude_encoding_is_decomposed_per_row(monkeypatch):
     backend = qbridge.get_backend("braket.local")
     assert backend.target.supports_state_prep is False
