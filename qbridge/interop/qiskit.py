@@ -51,6 +51,7 @@ from ..ir.observables import PauliSum
 from ..ir.parameters import ParameterExpression, _RESERVED
 
 __all__ = [
+    "expand_symbolic_u",
     "to_qiskit",
     "from_qiskit",
     "to_qiskit_template",
@@ -474,6 +475,43 @@ def to_qiskit(circuit: Circuit, inputs: Mapping[str, Any] | None = None, *, meas
     b = _ToQiskit(circuit, inputs=inputs, encoding="error", phases=True,
                   fixed_state_prep="state_preparation", global_phase=True)
     return b.build(measurements)
+
+
+def expand_symbolic_u(qc: QuantumCircuit, basis: Any) -> QuantumCircuit:
+    """``u`` gates with symbolic angles written as rz sx rz sx rz when ``basis`` (names of the
+    target's operations) has rz and sx but no u: exact, the phase goes into ``global_phase``.
+
+    Why: Qiskit's BasisTranslator (2.6) can take minutes on a few dozen parametrised ``u`` gates,
+    depending on ``PYTHONHASHSEED`` (0.07 s with one seed, 55 s with another, same circuit);
+    gates already in the basis leave it nothing to search. Uses
+    U(t, p, l) = exp(i ((p + l) / 2 + pi / 2)) RZ(p + pi) SX RZ(t + pi) SX RZ(l).
+    """
+    names = set(basis)
+    if "u" in names or not {"rz", "sx"} <= names:
+        return qc
+
+    def symbolic(op: Any) -> bool:
+        return op.name in ("u", "u3") and any(isinstance(p, QkParameterExpression) and p.parameters for p in op.params)
+
+    if not any(symbolic(inst.operation) for inst in qc.data):
+        return qc
+    out = qc.copy_empty_like()
+    phase = qc.global_phase
+    for inst in qc.data:
+        op = inst.operation
+        if not symbolic(op):
+            out.append(inst)
+            continue
+        t, p, l = op.params
+        (q,) = inst.qubits
+        out.rz(l, q)
+        out.sx(q)
+        out.rz(t + _PI, q)
+        out.sx(q)
+        out.rz(p + _PI, q)
+        phase = phase + (p + l) / 2 + _PI / 2
+    out.global_phase = phase
+    return out
 
 
 def to_qiskit_template(

@@ -244,9 +244,10 @@ class AerBackend(Backend):
             fixed_state_prep="initialize" if init else "state_preparation",
             global_phase=False,
         )
+        target = self._transpile_target(sim)
         try:
-            body = transpile(template.circuit, target=self._transpile_target(sim), optimization_level=0,
-                             seed_transpiler=0)
+            body = transpile(self._qk.expand_symbolic_u(template.circuit, target.operation_names), target=target,
+                             optimization_level=0, seed_transpiler=0)
         except Exception as exc:  # the transpiler raises several unrelated types
             raise ValidationError(
                 f"{self.backend_name}: Qiskit could not transpile the circuit for Aer: {exc}",

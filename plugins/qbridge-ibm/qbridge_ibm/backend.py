@@ -155,7 +155,8 @@ class SamplerBackend(Backend):
         qc.add_register(ClassicalRegister(n, _REGISTER))
         qc.measure(list(range(n)), list(range(n)))  # logical qubit q -> classical bit q
         try:
-            isa = self._pm().run(qc)
+            basis = getattr(getattr(self.device, "target", None), "operation_names", ("u",))
+            isa = self._pm().run(self._qk.expand_symbolic_u(qc, basis))
         except Exception as exc:  # the transpiler raises several unrelated types
             raise ValidationError(
                 f"{self.backend_name}: Qiskit could not transpile the circuit for {self.device.name}: {exc}",
