@@ -18,7 +18,7 @@ import qbridge  # noqa: E402
 from qbridge import Circuit, Parameter  # noqa: E402
 from qbridge.backends.base import Task  # noqa: E402
 
-from _braket_helpers import count_z, random_circuit, random_observables, reference  # noqa: E402
+from qbridge.testing.adapters import count_z, random_circuit, random_observables, reference  # noqa: E402
 
 N_CIRCUITS = 24
 ATOL = 1e-6

@@ -23,7 +23,7 @@ from qbridge_braket.backend import BraketBackendBase, program_source  # noqa: E4
 from qbridge_braket.capabilities import describe, make_target, parse_properties  # noqa: E402
 
 from _braket_devices import ION_TRAP_ARN, SUPERCONDUCTING_ARN, ion_trap, superconducting  # noqa: E402
-from _braket_helpers import count_z, reference  # noqa: E402
+from qbridge.testing.adapters import count_z, reference  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from qbridge.backends.base import Task  # noqa: E402
 from qbridge.ir.gates import GATES  # noqa: E402
 from qbridge_braket.qasm import BRAKET_GATES, NoiseModel, format_param, native_gates, to_openqasm  # noqa: E402
 
-from _braket_helpers import reference  # noqa: E402
+from qbridge.testing.adapters import reference  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import qbridge  # noqa: E402
 from qbridge import Circuit, Parameter, PauliSum  # noqa: E402
 from qbridge.backends.base import Task  # noqa: E402
 
-from _pl_helpers import count_z, random_circuit, random_observables, reference  # noqa: E402
+from qbridge.testing.adapters import count_z, random_circuit, random_observables, reference  # noqa: E402
 
 BACKENDS = ["pennylane.default.qubit", "pennylane.lightning.qubit"]
 N_CIRCUITS = 24

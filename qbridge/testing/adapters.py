@@ -1,18 +1,24 @@
-"""Shared pieces of the PennyLane adapter tests: random circuits, the torch reference, count checks.
+"""Pieces for an adapter's own tests against qbridge's reference: random circuits with parameter
+expressions, the torch reference, count checks.
 
-The reference is qbridge's embedded torch backend in complex128; it shares no code with
-PennyLane. Count checks use the variance-stabilising arcsine transform of the binomial, so that
-rare outcomes get honest 5-sigma bounds.
+Used by the Braket and PennyLane adapters' tests; a third-party plugin can use them the same way
+(the conformance suite in :mod:`qbridge.testing.suite` is the fixed set of checks; these are the
+parts for writing more). The reference is qbridge's embedded torch backend in complex128; it shares
+no code with any SDK. Count checks use the variance-stabilising arcsine transform of the binomial,
+so that rare outcomes get honest 5-sigma bounds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-import qbridge
-from qbridge import Circuit, Parameter, PauliSum
-from qbridge.backends.base import Task
-from qbridge.ir.gates import GATES
+from ..backends.base import Task
+from ..ir.circuit import Circuit
+from ..ir.gates import GATES
+from ..ir.observables import PauliSum
+from ..ir.parameters import Parameter
+
+__all__ = ["PARAMS", "random_param", "random_circuit", "random_observables", "reference", "count_z"]
 
 PARAMS = [Parameter("a"), Parameter("b"), Parameter("theta"), Parameter("x")]  # "x" is also a gate name
 
@@ -31,6 +37,8 @@ def random_param(rng: np.random.Generator):
 
 def random_circuit(rng: np.random.Generator, num_qubits: int, num_ops: int, *, unitary_prob: float = 0.05,
                    gates=None, phase: bool = True) -> Circuit:
+    """Random library gates (every gate that fits, or ``gates``) with random angles (numbers,
+    parameters, affine expressions), some random unitaries, and a random global phase."""
     from scipy.stats import unitary_group
 
     names = [g for g in (gates or sorted(GATES)) if GATES[g].num_qubits <= num_qubits]
@@ -50,6 +58,7 @@ def random_circuit(rng: np.random.Generator, num_qubits: int, num_ops: int, *, u
 
 
 def random_observables(rng: np.random.Generator, n: int, count: int = 2, terms: int = 3) -> list[PauliSum]:
+    """``count`` random Pauli sums of ``terms`` words plus an identity term each."""
     out = []
     for _ in range(count):
         words = ["".join(rng.choice(list("IXYZ"), n)) for _ in range(terms)] + ["I" * n]
@@ -59,7 +68,9 @@ def random_observables(rng: np.random.Generator, n: int, count: int = 2, terms: 
 
 def reference(task: Task):
     """Exact results of ``task`` from the torch backend in double precision, as NumPy."""
-    r = qbridge.get_backend("torch").run(task, precision="double").result()[0]
+    from ..backends.registry import get_backend
+
+    r = get_backend("torch").run(task, precision="double").result()[0]
     out = {"probs": r.probabilities.detach().numpy()}
     if r.statevector is not None:
         out["state"] = r.statevector.detach().numpy()
