@@ -250,3 +250,16 @@ def test_errors_pickle_with_their_context():
         back = pickle.loads(pickle.dumps(err))
         assert type(back) is type(err) and str(back) == str(err) and back.context == err.context
     assert CircuitError("m", qubit=None).context == {}  # empty context entries are dropped
+
+
+def test_rewrites_with_nothing_to_do_return_the_same_circuit():
+    """Backends call these on every run: a circuit that needs no change is not rebuilt (the same
+    object also keeps what is cached on it, such as the torch backend's compiled plan)."""
+    c = Circuit(2).h(0).cx(0, 1).rz(1, Parameter("a"))
+    assert c.without_measurements() is c
+    assert c.decompose({"h", "cx", "rz"}) is c
+    m = c.measure_all()
+    assert m.without_measurements() == c and m.without_measurements() is not m
+    d = c.decompose({"u", "cx"})
+    assert d is not c and {op.name for op in d} == {"u", "cx"}
+    assert d.decompose({"u", "cx"}) is d

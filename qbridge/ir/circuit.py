@@ -385,6 +385,8 @@ class Circuit:
         return self._with(self._ops, phase)
 
     def without_measurements(self) -> "Circuit":
+        if not any(op.name == "measure" for op in self._ops):
+            return self  # immutable: the same object keeps caches keyed on it (compiled plans)
         return self._with([op for op in self._ops if op.name != "measure"])
 
     # standard gates, one line each so that editors can complete them

@@ -36,6 +36,8 @@ def reachable_gates(basis: frozenset[str]) -> frozenset[str]:
 
 
 def decompose_circuit(circuit: Circuit, basis: frozenset[str]) -> Circuit:
+    if all(op.name in basis or op.name in _PASS_THROUGH for op in circuit):
+        return circuit  # nothing to rewrite: the same (immutable) object, no rebuild
     reach = reachable_gates(basis)
     out: list[Instruction] = []
     phase = [circuit.global_phase]
