@@ -1,4 +1,8 @@
-"""pytest plugin of the backend conformance suite (entry point ``pytest11: qbridge``).
+"""pytest plugin of qbridge's backend conformance suite (entry point ``pytest11: qbridge``).
+
+A top-level module on purpose: pytest loads it in every run in an environment where qbridge is
+installed, and importing anything under ``qbridge`` imports torch (about 1.3 s). Nothing here
+imports qbridge until a run asks for the suite.
 
 Inert unless asked for: it registers three command-line options and nothing else runs. The
 suite's modules live inside the package (``qbridge/testing/suite``) and are collected only when a
@@ -14,17 +18,21 @@ Options:
 - ``--qbridge-require-available``: a backend that cannot run here fails the suite instead of
   skipping it (for CI jobs that must have the SDK or the GPU).
 
-Importing this module must stay cheap: it is loaded by every pytest run in an environment where
-qbridge is installed.
+Importing this module must stay cheap (it must not import qbridge, torch or an SDK).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-SUITE_DIR = Path(__file__).resolve().parent / "suite"
+# located without importing the package (a submodule's spec would import qbridge itself)
+_spec = importlib.util.find_spec("qbridge")
+SUITE_DIR = (
+    Path(_spec.origin).resolve().parent / "testing" / "suite" if _spec is not None and _spec.origin else Path("qbridge-suite-missing")
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # a malformed option is a usage error at start-up, not a hundred failing fixtures later
     options = config.getoption("qbridge_option") or []
     if options:
-        from .conformance import parse_option
+        from qbridge.testing.conformance import parse_option
 
         for text in options:
             try:

@@ -49,3 +49,15 @@ def test_the_probe_can_fail():
     """
     code = "import qbridge, types\nsys.modules['transformers.models'] = types.ModuleType('transformers.models')"
     assert _loaded_after(code) == ["transformers"]
+
+
+def test_the_pytest_plugin_imports_neither_qbridge_nor_torch():
+    """pytest loads the plugin in every run where qbridge is installed: it must stay cheap."""
+    code = (
+        "import sys, json, qbridge_pytest; "
+        "print(json.dumps([sorted(m for m in ('torch', 'qbridge') if m in sys.modules), "
+        "qbridge_pytest.SUITE_DIR.is_dir()]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    loaded, found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded == [] and found

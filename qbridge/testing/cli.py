@@ -29,7 +29,7 @@ def build_args(backend: str, options: Sequence[str], require_available: bool, py
     if require_available:
         args.append("--qbridge-require-available")
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        args += ["-p", "qbridge.testing.plugin"]  # the options live in the plugin
+        args += ["-p", "qbridge_pytest"]  # the options live in the plugin
     # the suite's directory may be inside site-packages: keep pytest's cache (--lf) in the cwd
     args += ["-o", f"cache_dir={os.path.join(os.getcwd(), '.pytest_cache')}", *pytest_args]
     return args
