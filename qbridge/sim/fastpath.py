@@ -603,6 +603,12 @@ def _eye(dim: int, dtype, device) -> torch.Tensor:
     return t
 
 
+def _squared_magnitude(data: torch.Tensor, dim: int) -> torch.Tensor:
+    """re^2 + im^2 of (B, 2 dim) blocks [re | im], in two passes (square().sum() takes ~3x as long)."""
+    re, im = data[:, :dim], data[:, dim:]
+    return re.mul(re).addcmul_(im, im)
+
+
 class _RealInputProbabilities(torch.autograd.Function):
     """|x U^T|^2 for real rows x (B, d) and a complex U (2^n, 2^n), fused: one real GEMM against
     [Re U; Im U] forward; backward one elementwise product and one GEMM per needed gradient
@@ -614,20 +620,20 @@ class _RealInputProbabilities(torch.autograd.Function):
         W = torch.cat((U.real[:, :d], U.imag[:, :d]), dim=0)  # (2 dim, d)
         data = x @ W.transpose(0, 1)  # (B, 2 dim): real parts, then imaginary parts
         ctx.save_for_backward(x, W, data)
-        ctx.dim = U.shape[0]
-        return data.view(x.shape[0], 2, -1).square().sum(1)
+        dim = ctx.dim = U.shape[0]
+        return _squared_magnitude(data, dim)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gp):  # type: ignore[override]
         x, W, data = ctx.saved_tensors
         B, dim = x.shape[0], ctx.dim
-        g = (data.view(B, 2, dim) * (2 * gp).unsqueeze(1)).view(B, 2 * dim)
-        gx = g @ W if ctx.needs_input_grad[0] else None
-        gU = None
+        g = (data.view(B, 2, dim) * gp.unsqueeze(1)).view(B, 2 * dim)  # half the gradient:
+        gx = 2 * (g @ W) if ctx.needs_input_grad[0] else None  # the factor 2 of d|z|^2 goes on
+        gU = None  # the smaller products
         if ctx.needs_input_grad[1]:
             gW = g.transpose(0, 1) @ x  # (2 dim, d)
-            gU = torch.complex(gW[:dim], gW[dim:])
+            gU = torch.complex(2 * gW[:dim], 2 * gW[dim:])
             if gU.shape[1] < dim:
                 gU = torch.nn.functional.pad(gU, (0, dim - gU.shape[1]))
         return gx, gU
@@ -686,7 +692,8 @@ class FastState:
         if d.is_complex():
             return d.real**2 + d.imag**2
         if d.dim() == 3:
-            return d.square().sum(1)  # re^2 + im^2 over two contiguous blocks
+            re, im = d[:, 0], d[:, 1]
+            return re * re + im * im  # over two contiguous blocks
         return d * d
 
     def statevector(self) -> torch.Tensor:
