@@ -12,6 +12,7 @@ import torch
 from qbridge import get_backend
 from qbridge.backends.registry import list_backends, reload_registry
 from qbridge.nn import QFFN, QISAAttention, QuantumLayer
+from qbridge.nn.attention import OverlapAttentionHead, QSANNAttentionHead
 from qbridge.nn.ansatz import hardware_efficient
 from qbridge import Circuit
 
@@ -99,3 +100,43 @@ def test_qffn_and_qisa_a_agree(name):
     q2 = QISAAttention(4, 4, variant="qisa_a", backend=be).double()
     q2.load_state_dict(q1.state_dict())
     assert torch.allclose(q2(x), q1(x), atol=tol)
+
+
+HEADS = {
+    "overlap": lambda be, **kw: OverlapAttentionHead(4, 2, depth=1, backend=be, **kw),
+    "overlap_swap_test": lambda be, **kw: OverlapAttentionHead(4, 2, depth=1, method="swap_test", backend=be, **kw),
+    "qsann": lambda be, **kw: QSANNAttentionHead(4, 2, depth=1, backend=be, **kw),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HEADS))
+@pytest.mark.parametrize("name", BACKENDS)
+def test_attention_heads_agree(name, kind):
+    """The quantum attention heads: the same weights give the same outputs as on torch (exact),
+    and within shot noise of them with shots."""
+    be = backend_or_skip(name)
+    torch.manual_seed(7)
+    ref = HEADS[kind]("torch").double()
+    x = torch.randn(2, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        y_ref = ref(x)
+    if be.target.supports_exact:
+        tol = 1e-9 if "double" in be.target.precisions else 1e-5
+        other = HEADS[kind](be).double()
+        other.load_state_dict(ref.state_dict())
+        assert torch.allclose(other(x), y_ref, atol=tol)
+    if be.target.supports_shots:
+        shots = 20000
+
+        def sampled(backend, seed):
+            m = HEADS[kind](backend, shots=shots, seed=seed).double()
+            m.load_state_dict(ref.state_dict())
+            with torch.no_grad():
+                return m(x)
+
+        # the spread of the same head sampled on torch over 10 seeds sets the scale (independent
+        # of the backend under test); 6 of those standard deviations, per output
+        sigma = torch.stack([sampled("torch", 100 + k) for k in range(10)]).std(0)
+        y = sampled(be, 11)
+        assert torch.all((y - y_ref).abs() <= 6 * sigma + 1e-12)
+        assert not torch.allclose(y, y_ref, atol=1e-9)  # it did sample
