@@ -231,3 +231,38 @@ def test_identity_cache_is_not_written():
     empty = fastpath.unitary(Circuit(3))  # no steps at all
     empty.mul_(0)
     assert torch.equal(fastpath.unitary(Circuit(3)), torch.eye(8, dtype=D))
+
+
+def test_second_order_is_refused_with_the_fix_and_works_gate_by_gate():
+    """The fast path's hand-written backwards are first order: create_graph=True through them is a
+    typed error naming fast_path=False, on which a Hessian-vector product matches finite
+    differences of the gradient."""
+    from qbridge.exceptions import UnsupportedFeatureError
+    from qbridge.nn import QFFN
+
+    torch.manual_seed(0)
+    x = torch.randn(20, 8, dtype=torch.float64)  # 20 rows >= 2^3: the unitary path
+    fast = QFFN(8, depth=2).double()
+    loss = (fast(x) ** 2).sum()
+    with pytest.raises(UnsupportedFeatureError, match="fast_path=False"):
+        torch.autograd.grad(loss, fast.quantum.weights, create_graph=True)
+
+    slow = QFFN(8, depth=2, backend=get_backend("torch", fast_path=False)).double()
+    slow.load_state_dict(fast.state_dict())
+    assert torch.allclose(slow(x), fast(x), atol=1e-12)
+    w = slow.quantum.weights
+    v = torch.randn_like(w)
+
+    def grad_at(weights):
+        with torch.no_grad():
+            w.copy_(weights)
+        (gr,) = torch.autograd.grad((slow(x) ** 2).sum(), w)
+        return gr
+
+    w0 = w.detach().clone()
+    (gr,) = torch.autograd.grad((slow(x) ** 2).sum(), w, create_graph=True)
+    (hv,) = torch.autograd.grad(gr @ v, w)
+    eps = 1e-5
+    fd = (grad_at(w0 + eps * v) - grad_at(w0 - eps * v)) / (2 * eps)
+    assert torch.allclose(hv, fd, atol=1e-6 * max(1.0, float(fd.abs().max())))
+    assert get_backend("torch", fast_path=False).run(Task(ansatz(3, 1), torch.zeros(1, 6), {"x": x})).result()[0].metadata["method"] == "gates"

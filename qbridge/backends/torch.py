@@ -1,8 +1,11 @@
 """The embedded ``torch`` backend: batched, differentiable state-vector simulation.
 
 A thin class over :mod:`qbridge.sim.statevector`. Options: ``device`` ("cpu", "cuda", "cuda:1",
-...; CUDA without a GPU is an error, never a CPU run). Precision comes with each run
-(``RunConfig.precision``: "single" -> complex64, "double" -> complex128).
+...; CUDA without a GPU is an error, never a CPU run) and ``fast_path`` (default True; False
+simulates every circuit gate by gate: slower, but second-order derivatives and ``torch.func``
+transforms work through it, which the fast path's hand-written backwards do not support).
+Precision comes with each run (``RunConfig.precision``: "single" -> complex64, "double" ->
+complex128).
 
 Results keep torch tensors (probabilities, state vectors, expectation values) so that gradients
 flow to parameter values and input vectors given as tensors with ``requires_grad``.
@@ -48,10 +51,15 @@ class TorchBackend(Backend):
     name = "torch"
     description = "Embedded batched, differentiable PyTorch state-vector simulator (CPU or CUDA)."
 
-    def __init__(self, *, name: str | None = None, device: str = "cpu", **options: Any) -> None:
+    def __init__(self, *, name: str | None = None, device: str = "cpu", fast_path: bool = True, **options: Any) -> None:
         if options:
-            raise TypeError(f"unknown option(s) for the torch backend: {sorted(options)}; it accepts 'device'")
-        super().__init__(name=name, device=device)
+            raise TypeError(
+                f"unknown option(s) for the torch backend: {sorted(options)}; it accepts 'device' and 'fast_path'"
+            )
+        if not isinstance(fast_path, bool):
+            raise TypeError(f"fast_path must be True or False, got {fast_path!r}")
+        super().__init__(name=name, device=device, fast_path=fast_path)
+        self.fast_path = fast_path
         try:
             dev = torch.device(device)
         except (RuntimeError, TypeError) as exc:
@@ -100,7 +108,7 @@ class TorchBackend(Backend):
             task = comp.task
             n = comp.circuit.num_qubits
             values = _bindings_for(comp.circuit, task)
-            method = fastpath.choose_method(comp.circuit, values, task.inputs)
+            method = fastpath.choose_method(comp.circuit, values, task.inputs) if self.fast_path else "gates"
             if method != "gates":
                 fast = fastpath.run_fast(comp.circuit, values, task.inputs, dtype=dtype, device=self.device, method=method)
                 B = fast.batch_size

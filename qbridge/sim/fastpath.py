@@ -47,8 +47,9 @@ Speed (``python benchmarks/layer_speed.py``, 2-core CPU, n = 8, 1,024 rows, forw
 the QFFN step on this path takes about 0.7x the time of a plain-torch autograd implementation of
 the same unitary algorithm; the two GEMMs it cannot avoid are about a sixth of the step.
 
-Must not touch: backends, the IR. Everything here is differentiable (first order; the two
-hand-written backwards are ``once_differentiable`` and say so if a second order is asked for).
+Must not touch: backends, the IR. Everything here is differentiable to first order; the two
+hand-written backwards refuse a second order (``create_graph=True``) with a typed error that
+names the fix (the backend's ``fast_path=False``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..exceptions import EncodingError
+from ..exceptions import EncodingError, UnsupportedFeatureError
 from ..ir.circuit import Circuit, Instruction
 from ..ir.gates import GATES
 from ..ir.observables import PauliSum
@@ -259,6 +260,17 @@ def _op_matrix(op: Instruction, params: Sequence[torch.Tensor], cdtype, device) 
     return GATES[op.name].matrix_fn(*params, cdtype=cdtype, device=device)
 
 
+def _refuse_second_order() -> None:
+    """The hand-written backwards are first order: a graph of the gradient (create_graph=True,
+    Hessians) through them would miss terms, so it is refused with the fix named."""
+    if torch.is_grad_enabled():
+        raise UnsupportedFeatureError(
+            "second-order derivatives (create_graph=True) are not available on the torch backend's "
+            "fast path; use get_backend('torch', fast_path=False), which simulates gate by gate "
+            "with plain autograd"
+        )
+
+
 # -- applying steps to a block of column states ---------------------------------------------------
 #
 # Steps act on the row index of a (2^n, cols) block whose columns are states: a permutation is a
@@ -327,7 +339,7 @@ class _ApplySteps(torch.autograd.Function):
 
     ``program`` entries: ("perm", idx, inverse idx), ("chunk", mat, layer, lo, hi) (slice
     ``layer`` of the stacked factors ``mats[mat]``), ("gate", mat, qubits). Inputs: the block,
-    then the matrices. First-order only (``once_differentiable``).
+    then the matrices. First order only (see :func:`_refuse_second_order`).
     """
 
     @staticmethod
@@ -357,8 +369,8 @@ class _ApplySteps(torch.autograd.Function):
         return M
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, G):  # type: ignore[override]
+        _refuse_second_order()
         n, program = ctx.n, ctx.program
         tensors = [t.detach() for t in ctx.saved_tensors]
         mats = tensors[: ctx.num_mats]
@@ -624,8 +636,8 @@ class _RealInputProbabilities(torch.autograd.Function):
         return _squared_magnitude(data, dim)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, gp):  # type: ignore[override]
+        _refuse_second_order()
         x, W, data = ctx.saved_tensors
         B, dim = x.shape[0], ctx.dim
         g = (data.view(B, 2, dim) * gp.unsqueeze(1)).view(B, 2 * dim)  # half the gradient:
