@@ -266,3 +266,18 @@ def test_second_order_is_refused_with_the_fix_and_works_gate_by_gate():
     fd = (grad_at(w0 + eps * v) - grad_at(w0 - eps * v)) / (2 * eps)
     assert torch.allclose(hv, fd, atol=1e-6 * max(1.0, float(fd.abs().max())))
     assert get_backend("torch", fast_path=False).run(Task(ansatz(3, 1), torch.zeros(1, 6), {"x": x})).result()[0].metadata["method"] == "gates"
+
+
+def test_torch_func_transforms_take_the_gate_path():
+    """torch.func.grad through a QFFN on the default torch backend: the backend sees the transform
+    and simulates gate by gate; the gradient equals plain autograd's on the fast path."""
+    from qbridge.nn import QFFN
+
+    torch.manual_seed(1)
+    x = torch.randn(20, 8, dtype=torch.float64)
+    m = QFFN(8, depth=2).double()
+    params = {k: v.detach() for k, v in m.named_parameters()}
+    g = torch.func.grad(lambda p: (torch.func.functional_call(m, p, (x,)) ** 2).sum())(params)
+    (m(x) ** 2).sum().backward()
+    for k, p in m.named_parameters():
+        assert torch.allclose(g[k], p.grad, atol=1e-10), k

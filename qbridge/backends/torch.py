@@ -3,7 +3,8 @@
 A thin class over :mod:`qbridge.sim.statevector`. Options: ``device`` ("cpu", "cuda", "cuda:1",
 ...; CUDA without a GPU is an error, never a CPU run) and ``fast_path`` (default True; False
 simulates every circuit gate by gate: slower, but second-order derivatives and ``torch.func``
-transforms work through it, which the fast path's hand-written backwards do not support).
+transforms work through it, which the fast path's hand-written backwards do not support;
+inside a ``torch.func`` transform the gate-by-gate path is taken on its own).
 Precision comes with each run (``RunConfig.precision``: "single" -> complex64, "double" ->
 complex128).
 
@@ -45,6 +46,13 @@ def _bindings_for(native: Any, task: Any) -> Any:
         return pv
     names = task.circuit.parameter_names
     return {name: pv[:, i] for i, name in enumerate(names) if name in set(native.parameter_names)}
+
+
+def _functorch_active() -> bool:
+    """Inside a torch.func transform (grad, vmap, jacrev, ...): the fast path's hand-written
+    autograd functions do not support them, plain autograd gate by gate does (same numbers)."""
+    probe = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(probe()) if probe is not None else False
 
 
 class TorchBackend(Backend):
@@ -108,7 +116,9 @@ class TorchBackend(Backend):
             task = comp.task
             n = comp.circuit.num_qubits
             values = _bindings_for(comp.circuit, task)
-            method = fastpath.choose_method(comp.circuit, values, task.inputs) if self.fast_path else "gates"
+            method = "gates"
+            if self.fast_path and not _functorch_active():
+                method = fastpath.choose_method(comp.circuit, values, task.inputs)
             if method != "gates":
                 fast = fastpath.run_fast(comp.circuit, values, task.inputs, dtype=dtype, device=self.device, method=method)
                 B = fast.batch_size
