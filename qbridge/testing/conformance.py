@@ -109,8 +109,10 @@ class ConformanceBase:
 
     qbridge_spec: ClassVar[BackendSpec | None] = None
 
+    # a classmethod: pytest 9 deprecates class-scoped fixtures written as instance methods
     @pytest.fixture(scope="class")
-    def harness(self, request: pytest.FixtureRequest) -> BackendHarness:
+    @classmethod
+    def harness(cls, request: pytest.FixtureRequest) -> BackendHarness:
         spec = request.cls.qbridge_spec or BackendSpec.from_config(request.config)
         return _harness_for(request.config, spec)
 
