@@ -766,44 +766,6 @@ def _theta(circuit: Circuit, parameter_values: Any, rdtype, device) -> torch.Ten
     return torch.stack([cols[n].reshape(()) for n in circuit.parameter_names])
 
 
-def _normalised_input(x: Any, d_max: int, cdtype, device, name: str) -> torch.Tensor:
-    """Rows of ``x`` normalised (real stays real), checked like the gate-by-gate path."""
-    t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
-    if t.dim() == 1:
-        t = t.unsqueeze(0)
-    if t.dim() != 2:
-        raise EncodingError(f"input {name!r} must have shape (batch, d), got {tuple(t.shape)}", instruction="amplitude_encode")
-    if t.shape[1] > d_max or t.shape[1] == 0:
-        raise EncodingError(
-            f"input {name!r} has {t.shape[1]} features but the encoding register holds {d_max} amplitudes",
-            instruction="amplitude_encode",
-        )
-    rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
-    t = t.to(device=device, dtype=cdtype if t.is_complex() else rdtype)
-    norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)  # one pass serves every check
-    with torch.no_grad():
-        bad = not bool(torch.isfinite(norms).all())
-        if bad and bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all()):
-            bad = False  # finite entries whose norm overflows: rescale first
-            scale = (torch.view_as_real(t) if t.is_complex() else t).abs().flatten(1).amax(1, keepdim=True)
-            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-            norms = None
-        zero = None if norms is None else (norms.squeeze(1) == 0).nonzero()
-    if bad:
-        raise EncodingError(f"input {name!r} has non-finite entries (NaN or inf)", instruction="amplitude_encode")
-    if norms is None:
-        t = t / scale
-        norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
-        zero = (norms.squeeze(1) == 0).nonzero()
-    if len(zero):
-        raise EncodingError(
-            f"input {name!r} row {int(zero[0])} is a zero vector and cannot be amplitude-encoded; "
-            "add a bias or drop the row",
-            instruction="amplitude_encode",
-        )
-    return t / norms
-
-
 def run_fast(
     circuit: Circuit,
     parameter_values: Any,
@@ -835,7 +797,7 @@ def run_fast(
         raise EncodingError(f"inputs given for unknown name(s) {sorted(extra)}", instruction="amplitude_encode")
     if plan.input_name not in inputs:
         raise EncodingError(f"no value for encoded input {plan.input_name!r}", instruction="amplitude_encode")
-    x = _normalised_input(inputs[plan.input_name], 2**n, dtype, device, plan.input_name)
+    x = sv.normalised_rows(inputs[plan.input_name], 2**n, dtype, device, plan.input_name)
     d = x.shape[1]
     real_input = not x.is_complex()
     phase = plan.phase_factor(theta, dtype, device)

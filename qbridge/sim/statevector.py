@@ -127,7 +127,10 @@ def _encode(state: torch.Tensor, vec: torch.Tensor, qubits: Sequence[int], fresh
     return torch.movedim(joined, list(range(1, n + 1)), [q + 1 for q in order])
 
 
-def _normalise_inputs(x: Any, size: int, cdtype, device, name: str) -> torch.Tensor:
+def normalised_rows(x: Any, size: int, cdtype, device, name: str) -> torch.Tensor:
+    """Rows of ``x`` (B, d <= size) divided by their norms; real stays real (in the real dtype
+    of ``cdtype``). NaN/inf entries and zero rows are refused with a typed error; finite rows
+    whose norm overflows are rescaled by their largest entry first. One norm pass serves the checks."""
     t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
     if t.dim() == 1:
         t = t.unsqueeze(0)
@@ -138,26 +141,34 @@ def _normalise_inputs(x: Any, size: int, cdtype, device, name: str) -> torch.Ten
             f"input {name!r} has {t.shape[1]} features but the encoding register holds {size} amplitudes",
             instruction="amplitude_encode",
         )
-    t = t.to(device=device)
-    t = t.to(cdtype) if t.is_complex() else t.to(_real_dtype(cdtype))
+    t = t.to(device=device, dtype=cdtype if t.is_complex() else _real_dtype(cdtype))
+    norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
     with torch.no_grad():
-        finite = bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all())
-        norms = torch.linalg.vector_norm(t, dim=1)
-    if not finite:
+        bad = not bool(torch.isfinite(norms).all())
+        if bad and bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all()):
+            bad = False  # finite entries whose norm overflows: rescale first
+            scale = (torch.view_as_real(t) if t.is_complex() else t).abs().flatten(1).amax(1, keepdim=True)
+            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+            norms = None
+        zero = None if norms is None else (norms.squeeze(1) == 0).nonzero()
+    if bad:
         raise EncodingError(f"input {name!r} has non-finite entries (NaN or inf)", instruction="amplitude_encode")
-    zero = (norms == 0).nonzero()
+    if norms is None:
+        t = t / scale
+        norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
+        zero = (norms.squeeze(1) == 0).nonzero()
     if len(zero):
         raise EncodingError(
             f"input {name!r} row {int(zero[0])} is a zero vector and cannot be amplitude-encoded; "
             "add a bias or drop the row",
             instruction="amplitude_encode",
         )
-    with torch.no_grad():
-        overflow = not bool(torch.isfinite(norms).all())
-    if overflow:  # finite entries whose squares overflow: scale each row by its largest entry first
-        big = (torch.view_as_real(t) if t.is_complex() else t).abs().flatten(1).amax(1, keepdim=True)
-        t = t / big
-    t = t / torch.linalg.vector_norm(t, dim=1, keepdim=True)
+    return t / norms
+
+
+def _normalise_inputs(x: Any, size: int, cdtype, device, name: str) -> torch.Tensor:
+    """:func:`normalised_rows`, zero-padded to ``size`` amplitudes, as complex."""
+    t = normalised_rows(x, size, cdtype, device, name)
     if t.shape[1] < size:
         t = torch.nn.functional.pad(t, (0, size - t.shape[1]))
     return t.to(cdtype)
