@@ -160,6 +160,12 @@ def test_backend_dispatches_by_crossover():
     assert big.metadata["method"] == "unitary" and small.metadata["method"] == "layers"
     assert torch.allclose(big.statevector[:7], small.statevector, atol=1e-12)
     assert torch.allclose(big.expectation_values[:7], small.expectation_values, atol=1e-12)
+    # above n = 8 the crossover grows past 2^n (measured: see fastpath.crossover)
+    wide = ansatz(10, 1)
+    th = np.zeros((1, wide.num_parameters))
+    assert fastpath.crossover(10) == 1536 and fastpath.crossover(8) == 256
+    assert fastpath.choose_method(wide, th, {"x": np.ones((1535, 4))}) == "layers"
+    assert fastpath.choose_method(wide, th, {"x": np.ones((1536, 4))}) == "unitary"
     # several bindings: always gate by gate
     many = be.run(Task(circ, np.repeat(theta, 8, axis=0), {"x": x}), precision="double").result()[0]
     assert many.metadata["method"] == "gates"

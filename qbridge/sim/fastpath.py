@@ -6,16 +6,14 @@ of encoded inputs as one matrix product.
 
 When it applies (:func:`choose_method`): the circuit starts with ``amplitude_encode`` of a
 run-time input on all qubits (in order), every later instruction is a gate or ``unitary``, and
-there is ONE parameter binding. With at least ``crossover(n)`` = 2^n input rows the unitary path
-is taken: building U column by column (the circuit applied to the 2^n basis states) costs about
-as much as simulating 2^n inputs, and every further input costs one row of a BLAS matrix product
-instead of a pass over every gate. Below the crossover the same fused steps are applied to the
-input rows themselves ("layers": still gate by gate, a fused layer at a time). Other circuits, or
-several bindings, are simulated gate by gate (:func:`qbridge.sim.statevector.simulate`). All
-paths give the same numbers (tests check 1e-6 in double precision, gradients included). Measured
-on one CPU core at n = 8, 10, 12 with 1,024 rows (depth-4 RY/RZ/CNOT-ring ansatz, forward and
-backward): the unitary path wins at n = 8, the two tie at n = 10 (B = 2^n), and the layer path
-is about 5x faster at n = 12, which is why the crossover sits at 2^n rows.
+there is ONE parameter binding. With at least ``crossover(n)`` input rows (2^n up to n = 8, a
+growing multiple of 2^n above: see :func:`crossover`, with the measurements behind it) the unitary
+path is taken: building U column by column (the circuit applied to the 2^n basis states) costs
+about as much as simulating 2^n inputs, and every further input costs one row of a BLAS matrix
+product instead of a pass over every gate. Below the crossover the same fused steps are applied to
+the input rows themselves ("layers": still gate by gate, a fused layer at a time). Other circuits,
+or several bindings, are simulated gate by gate (:func:`qbridge.sim.statevector.simulate`). All
+paths give the same numbers (tests check 1e-6 in double precision, gradients included).
 
 How U is built (:meth:`FastPlan.apply_columns`): the plan's steps are applied to the columns of
 the identity, so column j becomes U|j> (the "layers" path applies the same steps to the input
@@ -85,8 +83,14 @@ _PERMUTATION_GATES = frozenset({"x", "cx", "swap", "ccx", "cswap"})
 
 
 def crossover(num_qubits: int) -> int:
-    """Smallest input batch for which the unitary path is used: 2^n rows."""
-    return 2**num_qubits
+    """Smallest input batch for which the unitary path is used: 2^n rows up to n = 8, then a
+    growing multiple, 2^n (1 + (n - 8) / 4): 1.5 x 2^n at n = 10, 2 x 2^n at n = 12.
+
+    Measured on a 2-core CPU (depth-4 RY/RZ/CNOT-ring ansatz, forward + backward, float32): the
+    two paths tie at B = 2^n for n = 8, about 1.35 x 2^n for n = 10 and 1.9 x 2^n for n = 12
+    (building U costs what the layer path costs on 2^n rows; the unitary path then adds a
+    B x 2^n x 2^(n+1) product, relatively dearer as n grows)."""
+    return int(2**num_qubits * max(1.0, 1.0 + (num_qubits - 8) / 4))
 
 
 # -- plan ---------------------------------------------------------------------------------------
