@@ -350,9 +350,11 @@ class _ApplySteps(torch.autograd.Function):
     def forward(ctx, n, cdtype, program, states, *mats):  # type: ignore[override]
         mats = tuple(m.detach() for m in mats)
         M = states.detach().contiguous()
-        save = states.element_size() * states.numel() * max(1, sum(e[0] != "perm" for e in program)) * (
-            1 if all(not m.is_complex() for m in mats) and not states.is_complex() else 2
-        ) <= _SAVE_LIMIT_BYTES
+        # bytes of the blocks a backward would read: one per matrix step, complex once any
+        # matrix is (a real block is promoted on the first complex step)
+        promoted = not states.is_complex() and any(m.is_complex() for m in mats)
+        itemsize = states.element_size() * (2 if promoted else 1)
+        save = itemsize * states.numel() * sum(e[0] != "perm" for e in program) <= _SAVE_LIMIT_BYTES
         saved: list[torch.Tensor] = []
         for entry in program:
             if entry[0] == "perm":
