@@ -186,7 +186,7 @@ class FastPlan:
                     m = m.real
                 program.append(("gate", len(mats), tuple(op.qubits)))
                 mats.append(m)
-        return _ApplySteps.apply(self.num_qubits, cdtype, program, states, *mats)
+        return _ApplySteps.apply(self.num_qubits, program, states, *mats)
 
     def _layer_factors(self, ang: torch.Tensor, cdtype, device, real: bool) -> dict[int, torch.Tensor]:
         """Kronecker factor of every chunk of every layer: {chunk start: (layers, 2^k, 2^k)}.
@@ -314,19 +314,33 @@ def _from_front(T: torch.Tensor, qubits: tuple[int, ...], n: int, shape) -> torc
     return T.reshape([2] * n + [-1]).movedim(tuple(range(g)), qubits).reshape(shape)
 
 
+def _consecutive(qubits: tuple[int, ...]) -> bool:
+    return list(qubits) == list(range(qubits[0], qubits[0] + len(qubits)))
+
+
 def _apply_gate(M: torch.Tensor, m: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:
-    if list(qubits) == list(range(qubits[0], qubits[0] + len(qubits))):
+    if _consecutive(qubits):
         return _apply_block(M, m, qubits[0], qubits[0] + len(qubits), n)
     return _from_front(m @ _to_front(M, qubits, n), qubits, n, M.shape)
 
 
 def _grad_gate(G: torch.Tensor, M: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:
-    if list(qubits) == list(range(qubits[0], qubits[0] + len(qubits))):
+    if _consecutive(qubits):
         return _grad_block(G, M, qubits[0], qubits[0] + len(qubits))
     return _to_front(G, qubits, n) @ _to_front(M, qubits, n).conj().transpose(0, 1)
 
 
-def _match(M: torch.Tensor, F: torch.Tensor, cdtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _step_matrix(mats: Sequence[torch.Tensor], entry: tuple) -> torch.Tensor:
+    """The matrix of a program entry: a layer's slice of stacked factors, or a gate's matrix."""
+    return mats[entry[1]][entry[2]] if entry[0] == "chunk" else mats[entry[1]]
+
+
+def _apply_step(M: torch.Tensor, F: torch.Tensor, entry: tuple, n: int) -> torch.Tensor:
+    """F applied where a "chunk" or "gate" program entry says, to every column of M."""
+    return _apply_block(M, F, entry[3], entry[4], n) if entry[0] == "chunk" else _apply_gate(M, F, entry[2], n)
+
+
+def _match(M: torch.Tensor, F: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Both operands in one dtype: real stays real only when both are."""
     if M.is_complex() and not F.is_complex():
         F = F.to(M.dtype)
@@ -347,7 +361,7 @@ class _ApplySteps(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, n, cdtype, program, states, *mats):  # type: ignore[override]
+    def forward(ctx, n, program, states, *mats):  # type: ignore[override]
         mats = tuple(m.detach() for m in mats)
         M = states.detach().contiguous()
         # bytes of the blocks a backward would read: one per matrix step, complex once any
@@ -360,14 +374,13 @@ class _ApplySteps(torch.autograd.Function):
             if entry[0] == "perm":
                 M = M.index_select(0, entry[1])
                 continue
-            F = mats[entry[1]][entry[2]] if entry[0] == "chunk" else mats[entry[1]]
-            M, F = _match(M, F, cdtype)
+            M, F = _match(M, _step_matrix(mats, entry))
             if save:
                 saved.append(M)
-            M = _apply_block(M, F, entry[3], entry[4], n) if entry[0] == "chunk" else _apply_gate(M, F, entry[2], n)
+            M = _apply_step(M, F, entry, n)
         if M.data_ptr() == states.data_ptr():
             M = M.clone()  # no step ran: never hand out the caller's block (or a cached identity)
-        ctx.n, ctx.cdtype, ctx.program = n, cdtype, program
+        ctx.n, ctx.program = n, program
         ctx.saved = saved if save else None
         ctx.states_real = not states.is_complex()
         ctx.save_for_backward(*mats, *(() if save else (M,)))
@@ -383,30 +396,28 @@ class _ApplySteps(torch.autograd.Function):
         saved = ctx.saved
         M = None if saved is not None else tensors[ctx.num_mats]
         grads: list[torch.Tensor | None] = [None] * len(mats)
-        need = ctx.needs_input_grad[4:]
+        need = ctx.needs_input_grad[3:]
         j = len(saved) if saved is not None else 0
         # the gradient need not be carried past the first matrix step unless the states want it
         first = next((i for i, e in enumerate(program) if e[0] != "perm"), len(program))
-        if not ctx.needs_input_grad[3]:
+        if not ctx.needs_input_grad[2]:
             program = program[first:]
-        last = 0
         for pos, entry in zip(range(len(program) - 1, -1, -1), reversed(program)):
             if entry[0] == "perm":
                 G = G.index_select(0, entry[2])
                 if M is not None:
                     M = M.index_select(0, entry[2])
                 continue
-            F = mats[entry[1]][entry[2]] if entry[0] == "chunk" else mats[entry[1]]
-            G, F = _match(G, F, ctx.cdtype)
+            G, F = _match(G, _step_matrix(mats, entry))
             Fh = F.conj().transpose(0, 1)
             if saved is not None:
                 j -= 1
                 Min = saved[j]
             else:
-                M, _ = _match(M, F, ctx.cdtype)
-                M = Min = _apply_block(M, Fh, entry[3], entry[4], n) if entry[0] == "chunk" else _apply_gate(M, Fh, entry[2], n)
+                M, _ = _match(M, F)
+                M = Min = _apply_step(M, Fh, entry, n)
             if need[entry[1]]:
-                Gi, Mi = _match(G, Min, ctx.cdtype)
+                Gi, Mi = _match(G, Min)
                 gF = _grad_block(Gi, Mi, entry[3], entry[4]) if entry[0] == "chunk" else _grad_gate(Gi, Mi, entry[2], n)
                 if not mats[entry[1]].is_complex() and gF.is_complex():
                     gF = gF.real
@@ -416,13 +427,13 @@ class _ApplySteps(torch.autograd.Function):
                     grads[entry[1]][entry[2]] += gF
                 else:
                     grads[entry[1]] = gF
-            if pos == last and not ctx.needs_input_grad[3]:
+            if pos == 0 and not ctx.needs_input_grad[2]:
                 break
-            G = _apply_block(G, Fh, entry[3], entry[4], n) if entry[0] == "chunk" else _apply_gate(G, Fh, entry[2], n)
+            G = _apply_step(G, Fh, entry, n)
         g_states = None
-        if ctx.needs_input_grad[3]:
+        if ctx.needs_input_grad[2]:
             g_states = G.real if (ctx.states_real and G.is_complex()) else G
-        return (None, None, None, g_states, *grads)
+        return (None, None, g_states, *grads)
 
 
 def _is_real(op: Instruction) -> bool:
@@ -629,8 +640,9 @@ def _squared_magnitude(data: torch.Tensor, dim: int) -> torch.Tensor:
 
 class _RealInputProbabilities(torch.autograd.Function):
     """|x U^T|^2 for real rows x (B, d) and a complex U (2^n, 2^n), fused: one real GEMM against
-    [Re U; Im U] forward; backward one elementwise product and one GEMM per needed gradient
-    (the unfused autograd graph adds real/imag splits, a concatenation and their copies)."""
+    [Re U; Im U] forward, returning the probabilities and the states as [re | im] blocks
+    (B, 2 dim) from that one product; backward one elementwise product and one GEMM per needed
+    gradient (the unfused autograd graph adds real/imag splits, a concatenation and their copies)."""
 
     @staticmethod
     def forward(ctx, x, U):  # type: ignore[override]
@@ -638,20 +650,28 @@ class _RealInputProbabilities(torch.autograd.Function):
         W = torch.cat((U.real[:, :d], U.imag[:, :d]), dim=0)  # (2 dim, d)
         data = x @ W.transpose(0, 1)  # (B, 2 dim): real parts, then imaginary parts
         ctx.save_for_backward(x, W, data)
+        ctx.set_materialize_grads(False)
         dim = ctx.dim = U.shape[0]
-        return _squared_magnitude(data, dim)
+        return _squared_magnitude(data, dim), data
 
     @staticmethod
-    def backward(ctx, gp):  # type: ignore[override]
+    def backward(ctx, gp, gdata):  # type: ignore[override]
         _refuse_second_order()
         x, W, data = ctx.saved_tensors
         B, dim = x.shape[0], ctx.dim
-        g = (data.view(B, 2, dim) * gp.unsqueeze(1)).view(B, 2 * dim)  # half the gradient:
-        gx = 2 * (g @ W) if ctx.needs_input_grad[0] else None  # the factor 2 of d|z|^2 goes on
-        gU = None  # the smaller products
+        # the factor 2 of d|z|^2 goes on the smaller products when only probabilities want it
+        g, scale = None, 1.0
+        if gp is not None:
+            g, scale = (data.view(B, 2, dim) * gp.unsqueeze(1)).view(B, 2 * dim), 2.0
+        if gdata is not None:
+            g, scale = (gdata if g is None else torch.add(gdata, g, alpha=scale)), 1.0
+        if g is None:
+            return None, None
+        gx = scale * (g @ W) if ctx.needs_input_grad[0] else None
+        gU = None
         if ctx.needs_input_grad[1]:
             gW = g.transpose(0, 1) @ x  # (2 dim, d)
-            gU = torch.complex(2 * gW[:dim], 2 * gW[dim:])
+            gU = torch.complex(scale * gW[:dim], scale * gW[dim:])
             if gU.shape[1] < dim:
                 gU = torch.nn.functional.pad(gU, (0, dim - gU.shape[1]))
         return gx, gU
@@ -662,7 +682,7 @@ class FastState:
 
     - real (B, 2^n): a real circuit on real inputs;
     - real (B, 2, 2^n): real and imaginary parts as two blocks (a complex U on real inputs: one
-      real matrix product against [Re S | Im S]);
+      real matrix product against [Re U; Im U], see :class:`_RealInputProbabilities`);
     - complex (B, 2^n): complex inputs, or the fused-layer path.
 
     Probabilities and diagonal observables are read without forming complex numbers (and without
@@ -679,8 +699,8 @@ class FastState:
         factored: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         self._stored = data
-        # (x, U): real normalised inputs (B, d) and a complex U (2^n, 2^n); the states x U^T are
-        # formed only when asked for, and probabilities come from one fused product
+        # (x, U): real normalised inputs (B, d) and a complex U (2^n, 2^n); states and
+        # probabilities come from one fused product, made on first use
         self._factored = factored
         self.num_qubits = num_qubits
         self.cdtype = cdtype
@@ -691,9 +711,8 @@ class FastState:
     def _data(self) -> torch.Tensor:
         if self._stored is None:
             x, U = self._factored  # type: ignore[misc]
-            d = x.shape[1]
-            W = torch.cat((U.real[:, :d], U.imag[:, :d]), dim=0)  # (2^(n+1), d)
-            self._stored = (x @ W.transpose(0, 1)).view(x.shape[0], 2, -1)  # one real GEMM
+            self._probs, data = _RealInputProbabilities.apply(x, U)  # one GEMM serves both
+            self._stored = data.view(x.shape[0], 2, -1)
         return self._stored
 
     @property
@@ -701,17 +720,11 @@ class FastState:
         return self._factored[0].shape[0] if self._stored is None else self._stored.shape[0]  # type: ignore[index]
 
     def probabilities(self) -> torch.Tensor:
-        if self._stored is None:
-            if self._probs is None:
-                x, U = self._factored  # type: ignore[misc]
-                self._probs = _RealInputProbabilities.apply(x, U)
-            return self._probs
         d = self._data
+        if self._probs is not None:
+            return self._probs
         if d.is_complex():
             return d.real**2 + d.imag**2
-        if d.dim() == 3:
-            re, im = d[:, 0], d[:, 1]
-            return re * re + im * im  # over two contiguous blocks
         return d * d
 
     def statevector(self) -> torch.Tensor:
