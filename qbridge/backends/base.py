@@ -314,19 +314,14 @@ def _check_encodable(name: str, rows: Any, size: int) -> None:
     if hasattr(rows, "detach"):
         import torch
 
+        from ..sim.statevector import checked_row_norms
+
         a = rows.detach()
         if not (a.is_floating_point() or a.is_complex()):
             a = a.to(torch.float64)
-        # one pass: a row's norm is NaN or inf exactly when the row has a non-finite entry (or
-        # finite entries whose norm overflows, told apart by the full check), and 0 when it is zero
-        norms = torch.linalg.vector_norm(a, dim=1)
-        finite = bool(norms.isfinite().all())
-        if not finite:
-            ar = torch.view_as_real(a) if a.is_complex() else a
-            finite = bool(ar.isfinite().all())
-            if finite:
-                norms = ar.abs().flatten(1).amax(dim=1)
-        zero = (norms == 0).nonzero().flatten().tolist() if finite else []
+        norms, scale = checked_row_norms(a, name)  # raises on NaN/inf entries
+        finite = True
+        zero = ((norms if norms is not None else scale).squeeze(1) == 0).nonzero().flatten().tolist()
     else:
         a = np.asarray(rows)
         if not np.issubdtype(a.dtype, np.number):

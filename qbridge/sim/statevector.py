@@ -127,10 +127,25 @@ def _encode(state: torch.Tensor, vec: torch.Tensor, qubits: Sequence[int], fresh
     return torch.movedim(joined, list(range(1, n + 1)), [q + 1 for q in order])
 
 
+def checked_row_norms(t: torch.Tensor, name: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Norms of the rows of a 2-D real or complex tensor, checked in one pass: ``(norms, None)``
+    with norms (B, 1) when all are finite, or ``(None, scale)`` when finite entries overflow the
+    norm (scale (B, 1): each row's largest |entry|, 0 for a zero row). NaN or inf entries raise
+    :class:`EncodingError` naming ``name``. The norms keep autograd history; the checks do not."""
+    norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
+    with torch.no_grad():
+        if bool(torch.isfinite(norms).all()):
+            return norms, None
+        entries = torch.view_as_real(t) if t.is_complex() else t
+        if not bool(torch.isfinite(entries).all()):
+            raise EncodingError(f"input {name!r} has non-finite entries (NaN or inf)", instruction="amplitude_encode")
+        return None, entries.abs().flatten(1).amax(1, keepdim=True)
+
+
 def normalised_rows(x: Any, size: int, cdtype, device, name: str) -> torch.Tensor:
     """Rows of ``x`` (B, d <= size) divided by their norms; real stays real (in the real dtype
     of ``cdtype``). NaN/inf entries and zero rows are refused with a typed error; finite rows
-    whose norm overflows are rescaled by their largest entry first. One norm pass serves the checks."""
+    whose norm overflows are rescaled by their largest entry first (:func:`checked_row_norms`)."""
     t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
     if t.dim() == 1:
         t = t.unsqueeze(0)
@@ -142,20 +157,11 @@ def normalised_rows(x: Any, size: int, cdtype, device, name: str) -> torch.Tenso
             instruction="amplitude_encode",
         )
     t = t.to(device=device, dtype=cdtype if t.is_complex() else _real_dtype(cdtype))
-    norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
-    with torch.no_grad():
-        bad = not bool(torch.isfinite(norms).all())
-        if bad and bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all()):
-            bad = False  # finite entries whose norm overflows: rescale first
-            scale = (torch.view_as_real(t) if t.is_complex() else t).abs().flatten(1).amax(1, keepdim=True)
-            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-            norms = None
-        zero = None if norms is None else (norms.squeeze(1) == 0).nonzero()
-    if bad:
-        raise EncodingError(f"input {name!r} has non-finite entries (NaN or inf)", instruction="amplitude_encode")
-    if norms is None:
-        t = t / scale
+    norms, scale = checked_row_norms(t, name)
+    if norms is None:  # finite entries whose norm overflows: rescale first
+        t = t / torch.where(scale > 0, scale, torch.ones_like(scale))
         norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
+    with torch.no_grad():
         zero = (norms.squeeze(1) == 0).nonzero()
     if len(zero):
         raise EncodingError(
