@@ -203,6 +203,19 @@ def raw_gemm_seconds(n: int, tokens: int, reps: int = 20) -> float:
     return best
 
 
+def pennylane_qffn_body(qml: Any, feats: Any, weights: Any, n: int) -> None:
+    """The QFFN circuit as PennyLane operations (inside a QNode): amplitude encoding, then DEPTH
+    layers of RY and RZ on every qubit and a CNOT ring."""
+    qml.AmplitudeEmbedding(feats, wires=range(n), normalize=True)
+    W = weights.view(DEPTH, n, 2)
+    for layer in range(DEPTH):
+        for q in range(n):
+            qml.RY(W[layer, q, 0], wires=q)
+            qml.RZ(W[layer, q, 1], wires=q)
+        for q in range(n):
+            qml.CNOT(wires=[q, (q + 1) % n])
+
+
 class PennyLaneDefault(Impl):
     name = "PennyLane default.qubit (backprop, broadcast)"
 
@@ -215,14 +228,7 @@ class PennyLaneDefault(Impl):
 
         @qml.qnode(dev, interface="torch", diff_method="backprop")
         def circuit(feats, weights):
-            qml.AmplitudeEmbedding(feats, wires=range(n), normalize=True)
-            W = weights.view(DEPTH, n, 2)
-            for layer in range(DEPTH):
-                for q in range(n):
-                    qml.RY(W[layer, q, 0], wires=q)
-                    qml.RZ(W[layer, q, 1], wires=q)
-                for q in range(n):
-                    qml.CNOT(wires=[q, (q + 1) % n])
+            pennylane_qffn_body(qml, feats, weights, n)
             return qml.probs(wires=range(n))
 
         self.circuit = circuit
@@ -263,14 +269,7 @@ class LightningAdjoint(Impl):
 
         @qml.qnode(dev, interface="torch", diff_method="adjoint", device_vjp=True)
         def circuit(feats, weights):
-            qml.AmplitudeEmbedding(feats, wires=range(n), normalize=True)
-            W = weights.view(DEPTH, n, 2)
-            for layer in range(DEPTH):
-                for q in range(n):
-                    qml.RY(W[layer, q, 0], wires=q)
-                    qml.RZ(W[layer, q, 1], wires=q)
-                for q in range(n):
-                    qml.CNOT(wires=[q, (q + 1) % n])
+            pennylane_qffn_body(qml, feats, weights, n)
             return [qml.expval(o) for o in ops]
 
         self.circuit = circuit
