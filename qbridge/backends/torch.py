@@ -14,9 +14,9 @@ flow to parameter values and input vectors given as tensors with ``requires_grad
 Dispatch (:func:`qbridge.sim.fastpath.choose_method`): a circuit that encodes one input on all
 qubits and then has only gates, run with one parameter binding, takes the unitary path with at
 least ``fastpath.crossover(n)`` input rows (2^n up to n = 8, more above; U(theta) built once,
-one matrix product) and the fused-layer path below that; anything else is simulated gate by gate (:func:`qbridge.sim.statevector.simulate`). All
-give the same numbers; the choice is recorded in ``TaskResult.metadata["method"]``
-("unitary", "layers" or "gates").
+one matrix product) and the fused-layer path below that; anything else is simulated gate by
+gate (:func:`qbridge.sim.statevector.simulate`). All give the same numbers; the choice is
+recorded in ``TaskResult.metadata["method"]`` ("unitary", "layers" or "gates").
 """
 
 from __future__ import annotations
