@@ -76,9 +76,9 @@ def test_cached_result_survives_the_process(tmp_path, fake):
     assert again[0].get_counts(0) == counts and counts.get("1", 0) > 250
 
 
-def test_crash_after_send_local_mode_reruns_safely(tmp_path, fake):
-    pubs, rows, config = _pubs(fake, [Task(Circuit(1).x(0))], 200, seed=5)
-    tr = IBMTransport("fake_manila", device=fake.device, sampler_options=fake._sampler_options(config))
+def _crash_after_send(tmp_path, tr, pubs, rows, shots):
+    """Submit through ``tr`` with the process dying right after the send; (store path, the job
+    record left behind)."""
     original = tr.submit
 
     def crash(payload, token):
@@ -88,10 +88,17 @@ def test_crash_after_send_local_mode_reruns_safely(tmp_path, fake):
     tr.submit = crash
     path = tmp_path / "jobs.sqlite3"
     with pytest.raises(RuntimeError):
-        submit_requests(tr, tr.pack_pubs(pubs, rows, 200), layout=[{"num_qubits": None, "batch": 1}], shots=200,
+        submit_requests(tr, tr.pack_pubs(pubs, rows, shots), layout=[{"num_qubits": None, "batch": 1}], shots=shots,
                         backend="ibm.runtime", store=path)
     with JobStore(path) as st:
         (rec,) = st.list_jobs()
+    return path, rec
+
+
+def test_crash_after_send_local_mode_reruns_safely(tmp_path, fake):
+    pubs, rows, config = _pubs(fake, [Task(Circuit(1).x(0))], 200, seed=5)
+    tr = IBMTransport("fake_manila", device=fake.device, sampler_options=fake._sampler_options(config))
+    path, rec = _crash_after_send(tmp_path, tr, pubs, rows, 200)
     assert rec.tasks[0].state == TaskState.SENDING
     # a fresh process: the local job is gone with its process, costs nothing, and is simply re-run
     job = load_job(rec.id, path).resume()
@@ -130,19 +137,7 @@ def _remote_job_after_crash(tmp_path, fake, service):
     pubs, rows, config = _pubs(fake, [Task(Circuit(2).x(1))], 100, seed=3)
     tr = IBMTransport("fake_manila", service=service, sampler_options=fake._sampler_options(config))
     assert not tr.local  # a device from the service is treated as a paid device
-    original = tr.submit
-
-    def crash(payload, token):
-        original(payload, token)
-        raise RuntimeError("process died after the send")
-
-    tr.submit = crash
-    path = tmp_path / "jobs.sqlite3"
-    with pytest.raises(RuntimeError):
-        submit_requests(tr, tr.pack_pubs(pubs, rows, 100), layout=[{"num_qubits": None, "batch": 1}], shots=100,
-                        backend="ibm.runtime", store=path)
-    with JobStore(path) as st:
-        (rec,) = st.list_jobs()
+    path, rec = _crash_after_send(tmp_path, tr, pubs, rows, 100)
     return tr, path, rec
 
 
