@@ -289,6 +289,27 @@ def test_swap_test_heads_equal_statevector_heads_with_and_without_cache():
         assert torch.allclose(rest, a[:, 2:], atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_attention_takes_the_cache_under_either_keyword(arch):
+    # transformers 5.24 renamed the attention modules' past_key_values argument to cache; a layer
+    # that read only one name decoded without its cached tokens under the other release
+    from transformers.cache_utils import DynamicCache
+
+    m = qh.hybridize(tiny(arch), kind="overlap").double().eval()
+    attn = parts(m, 0)[1]
+    x = torch.randn(1, 3, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    extra = {}
+    if arch != "gpt2":
+        extra["position_embeddings"] = m.model.rotary_emb(x, torch.arange(3)[None])
+    with torch.no_grad():
+        for key in ("cache", "past_key_values"):
+            c = DynamicCache(config=m.config)
+            attn(x, **{key: c}, **extra)
+            assert c.get_seq_length(attn.layer_idx) == 3, key
+        with pytest.raises(ValueError, match="once"):
+            attn(x, cache=DynamicCache(config=m.config), past_key_values=DynamicCache(config=m.config), **extra)
+
+
 def test_static_cache_and_other_attention_implementations_are_refused():
     m = qh.hybridize(tiny("llama")).eval()
     ids = torch.randint(1, V, (1, 4))

@@ -357,12 +357,13 @@ class GPT2HybridAttention(HybridAttentionBase):
     def _output(self, y: torch.Tensor) -> torch.Tensor:
         return self.resid_dropout(self.c_proj(y))
 
-    def forward(self, hidden_states, past_key_values=None, attention_mask=None, encoder_hidden_states=None,
-                encoder_attention_mask=None, output_attentions=False, **kwargs):
+    def forward(self, hidden_states, cache=None, attention_mask=None, encoder_hidden_states=None,
+                encoder_attention_mask=None, output_attentions=False, past_key_values=None, **kwargs):
         if encoder_hidden_states is not None:
             raise UnsupportedFeatureError("hybrid GPT-2 attention does not do cross-attention")
         kwargs.pop("use_cache", None)
-        return super().forward(hidden_states, attention_mask=attention_mask, past_key_values=past_key_values, **kwargs)
+        return super().forward(hidden_states, attention_mask=attention_mask,
+                               past_key_values=_one_cache(cache, past_key_values), **kwargs)
 
 
 class RotaryHybridAttention(HybridAttentionBase):
@@ -431,10 +432,21 @@ class RotaryHybridAttention(HybridAttentionBase):
     def _output(self, y: torch.Tensor) -> torch.Tensor:
         return self.o_proj(y)
 
-    def forward(self, hidden_states, position_embeddings=None, attention_mask=None, past_key_values=None, **kwargs):
+    def forward(self, hidden_states, position_embeddings=None, attention_mask=None, cache=None, past_key_values=None,
+                **kwargs):
         kwargs.pop("use_cache", None)
-        return super().forward(hidden_states, attention_mask=attention_mask, past_key_values=past_key_values,
+        return super().forward(hidden_states, attention_mask=attention_mask,
+                               past_key_values=_one_cache(cache, past_key_values),
                                rope=position_embeddings, **kwargs)
+
+
+def _one_cache(cache: Any, past_key_values: Any) -> Any:
+    """The layer's KV cache under either keyword: transformers up to 5.23 passes it to attention
+    modules as ``past_key_values``, 5.24 as ``cache`` (the old name kept as a deprecated alias).
+    Ignoring the one a release uses would silently decode without the cached tokens."""
+    if cache is not None and past_key_values is not None and cache is not past_key_values:
+        raise ValueError("pass the KV cache once, as cache= or as past_key_values=, not both")
+    return cache if cache is not None else past_key_values
 
 
 def _rows(lin: nn.Linear, start: int, stop: int) -> nn.Linear:
