@@ -102,6 +102,40 @@ def test_qffn_and_qisa_a_agree(name):
     assert torch.allclose(q2(x), q1(x), atol=tol)
 
 
+LAYERS_WITH_SHOTS = {
+    "qffn": lambda be, **kw: QFFN(4, depth=1, backend=be, shots=kw.get("shots"), seed=kw.get("seed")),
+    "qisa_a": lambda be, **kw: QISAAttention(4, 4, variant="qisa_a", backend=be, shots=kw.get("shots"),
+                                             sample_seed=kw.get("seed")),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS_WITH_SHOTS))
+@pytest.mark.parametrize("name", BACKENDS)
+def test_qffn_and_qisa_a_with_shots_within_noise(name, kind):
+    """QFFN and QISA-A sampled on the backend stay within shot noise of the exact torch outputs;
+    the noise scale is the spread of the same layer sampled on torch over 10 seeds."""
+    be = backend_or_skip(name)
+    if not be.target.supports_shots:
+        pytest.skip(f"{name} is exact only")
+    torch.manual_seed(11)
+    ref = LAYERS_WITH_SHOTS[kind]("torch").double()
+    x = torch.randn(2, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(12))
+    shots = 20000
+
+    def run(backend, shots=None, seed=None):
+        m = LAYERS_WITH_SHOTS[kind](backend, shots=shots, seed=seed).double()
+        m.load_state_dict(ref.state_dict())
+        with torch.no_grad():
+            return m(x)
+
+    exact = run("torch")
+    sigma = torch.stack([run("torch", shots, 100 + k) for k in range(10)]).std(0)
+    y = run(be, shots, 11)
+    assert torch.all((y - exact).abs() <= 6 * sigma + 1e-12)
+    assert not torch.allclose(y, exact, atol=1e-9)  # it did sample
+    assert torch.equal(run(be, shots, 11), y) or not be.target.seeded  # the seed fixes the draw
+
+
 HEADS = {
     "overlap": lambda be, **kw: OverlapAttentionHead(4, 2, depth=1, backend=be, **kw),
     "overlap_swap_test": lambda be, **kw: OverlapAttentionHead(4, 2, depth=1, method="swap_test", backend=be, **kw),

@@ -107,6 +107,7 @@ class QISAAttention(nn.Module):
         aggregation: "causal" (default) or "as_published" (leaks future tokens; paper only).
         seed: seeds the Pauli-string draw (and nothing else).
         backend, shots, gradient, ...: for the QISA-A circuit (a QuantumLayer).
+        sample_seed: seeds the QISA-A circuit's shots (the QuantumLayer's ``seed``).
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class QISAAttention(nn.Module):
         seed: int | None = 0,
         backend: str | Backend | None = "torch",
         shots: int | None = None,
+        sample_seed: int | None = None,
         gradient: str = "auto",
         init: Any = "uniform",
         backend_options: dict | None = None,
@@ -144,7 +146,7 @@ class QISAAttention(nn.Module):
             self.v = None
             circuit = Circuit(n).amplitude_encode("x").compose(qisa_a(n))
             self.values_layer = QuantumLayer(
-                circuit, list(self.pauli_strings), backend, shots=shots, gradient=gradient, zero_rows="zero",
+                circuit, list(self.pauli_strings), backend, shots=shots, seed=sample_seed, gradient=gradient, zero_rows="zero",
                 init=init, backend_options=backend_options,
             )
         self._fast_cache: tuple[Any, torch.Tensor] | None = None
