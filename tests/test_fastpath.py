@@ -1,6 +1,5 @@
 """The unitary fast path of the torch backend against gate-by-gate simulation and Qiskit."""
 
-import math
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Quantum attention heads: formulas, the two evaluation methods, causality, gradients."""
 
-import math
 
 import pytest
 import torch

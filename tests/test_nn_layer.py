@@ -75,7 +75,6 @@ def test_parameter_shift_matches_autograd(readout):
 
 def test_four_term_rule_is_needed_for_controlled_rotations():
     # the two-term rule is wrong for crz: check the library's rule against a finite difference
-    phi = torch.tensor(0.7, dtype=torch.float64)
     x = torch.tensor([[0.3, 0.5, -0.6, 0.4]], dtype=torch.float64)
 
     def f(t):

@@ -20,7 +20,7 @@ from qbridge.ir import qasm as qasm_mod
 from qbridge.ir.qasm import QasmUnsupportedError
 from qbridge.sim.statevector import circuit_unitary, simulate
 
-qiskit = pytest.importorskip("qiskit")
+pytest.importorskip("qiskit")
 import qiskit.qasm2  # noqa: E402
 import qiskit.qasm3  # noqa: E402
 from qiskit.circuit import QuantumCircuit  # noqa: E402

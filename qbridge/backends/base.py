@@ -23,7 +23,7 @@ import itertools
 import numbers
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 

@@ -941,7 +941,6 @@ class _Importer:
 
     def apply(self, stmt, name: str, params: tuple, modifiers: list, nq: int, scope) -> Expansion:
         """Expand a (modified) gate call on local qubits 0..nq-1."""
-        controls: list[tuple[int, bool]] = []  # per modifier, left to right
         plan = []
         next_q = 0
         for mod in modifiers:
@@ -983,7 +982,7 @@ class _Importer:
                 ops, phase = self.expand_definition(gate, params, stmt)
             except QasmError as exc:
                 call = self._where(stmt)[0]
-                if call is None or f"called at line" in exc.message:
+                if call is None or "called at line" in exc.message:
                     raise
                 raise type(exc)(
                     f"{exc.message} (in the body of gate {name!r}, called at line {call})",

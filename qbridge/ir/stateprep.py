@@ -11,7 +11,6 @@ Must not touch: simulation or backends; callers bind run-time inputs first
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import numpy as np

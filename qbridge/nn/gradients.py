@@ -72,7 +72,7 @@ import numpy as np
 import torch
 
 from ..backends.base import Backend, Result, RunConfig, Task, TaskResult
-from ..exceptions import GateError, QBridgeError, UnsupportedFeatureError
+from ..exceptions import GateError, UnsupportedFeatureError
 from ..ir.circuit import Circuit, Instruction
 from ..ir.observables import PauliSum
 from ..ir.parameters import Parameter, ParameterExpression

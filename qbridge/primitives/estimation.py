@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..exceptions import JobError
-from ..ir.circuit import Circuit, Instruction
+from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum, PauliTerm
 
 __all__ = [

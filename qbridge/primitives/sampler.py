@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 
 from ..backends.base import Backend, RunConfig, Task, TaskResult
 from ..backends.registry import get_backend

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..exceptions import EncodingError, ParameterError
-from ..ir.circuit import Circuit, Instruction
+from ..ir.circuit import Circuit
 from ..ir.gates import GATES
 from ..ir.observables import PauliSum
 from ..ir.parameters import ParameterExpression

@@ -404,8 +404,6 @@ class _LocalBackend(BraketBackendBase):
         return self._LocalSimulator(cls(seed))
 
     def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None) -> list[Any]:
-        from braket.ir.openqasm import Program
-
         device = self._seeded_device(seed)
         programs = list(programs)
         with warnings.catch_warnings():

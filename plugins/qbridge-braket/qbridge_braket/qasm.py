@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from qbridge.exceptions import GateError, ValidationError
-from qbridge.ir.circuit import Circuit, Instruction
+from qbridge.ir.circuit import Circuit
 from qbridge.ir.gates import GATES
 from qbridge.ir.parameters import ParameterExpression
 

@@ -15,7 +15,7 @@ pytest.importorskip("pennylane_lightning")
 import pennylane as qml  # noqa: E402
 
 import qbridge  # noqa: E402
-from qbridge import Circuit, Parameter, PauliSum  # noqa: E402
+from qbridge import Circuit, Parameter  # noqa: E402
 from qbridge.backends.base import Task  # noqa: E402
 
 from qbridge.testing.adapters import count_z, random_circuit, random_observables, reference  # noqa: E402
