@@ -11,6 +11,10 @@ Implementations (each checked against qbridge's output before it is timed):
 
 - qbridge torch: ``qbridge.nn.QFFN`` on the default ``torch`` backend (one submission; the
   backend takes its unitary path: U(theta) built once, one matrix product).
+- qbridge gate by gate: the same QFFN on ``get_backend("torch", fast_path=False)`` (every gate
+  applied to the whole batch, plain autograd): what the fast path saves.
+- qbridge fused layers: the fast path's fused steps applied to the tokens (U never built), the
+  path the backend takes below its crossover, forced here at every size.
 - floor: the same computation written directly in torch with no library around it: U built from
   Kronecker factors and a CNOT-ring gather, one matrix product, autograd backward. A lower bound
   for any torch implementation of this algorithm.
@@ -28,12 +32,13 @@ is linear in the tokens: lightning is timed on 64 tokens and scaled by 1024 / 64
 one-token-per-call default.qubit row on 16 tokens scaled by 64 (the cells say so); everything
 else is timed on the full batch.
 
-Timing: every implementation is warmed up once; the torch implementations (qbridge, floor) then
-take turns (so load from other processes hits them alike) before any other simulator runs, and
-each other simulator is measured on its own afterwards (Aer and lightning leave OpenMP threads
-spinning, which would slow whatever runs next). Each cell is the fastest of its repeats. Slow
+Timing: every implementation is warmed up once; the torch implementations (qbridge, floor,
+bound) then take turns (so load from other processes hits them alike) before any other simulator
+runs, and every other row is measured on its own afterwards (Aer and lightning leave OpenMP
+threads spinning, which would slow whatever runs next; the gate-by-gate and fused-layer rows
+allocate large temporaries that would slow their turn-mates). Each cell is the fastest of its repeats. Slow
 competitors get fewer repeats (``--cap`` seconds of measuring per cell) and are skipped at sizes
-where one step is estimated to exceed the cap (``--quick`` skips the non-qbridge simulators above
+where one step is estimated to exceed the cap (``--quick`` skips every row measured on its own above
 n = 8). Run: ``python benchmarks/layer_speed.py [--quick] [--sizes 8,10,12]``.
 """
 
@@ -43,7 +48,6 @@ import argparse
 import math
 import os
 import platform
-import statistics
 import sys
 import time
 import warnings
@@ -118,6 +122,52 @@ class QbridgeTorch(Impl):
         return self.m(self.x)
 
 
+class QbridgeGates(QbridgeTorch):
+    """The same QFFN on ``get_backend("torch", fast_path=False)``: plain gate-by-gate simulation
+    of the batch with autograd (what the fast path replaces; also what second-order derivatives
+    use)."""
+
+    name = "qbridge torch, gate by gate (fast_path=False)"
+    solo = True  # measured on its own, like the other simulators: its large temporaries would slow its turn-mates
+
+    def setup(self, n, x, w):
+        from qbridge import get_backend
+        from qbridge.nn import QFFN
+
+        self.m = QFFN(2**n, depth=DEPTH, backend=get_backend("torch", fast_path=False), init=w.clone())
+        self.x = x
+
+
+class QbridgeLayers(Impl):
+    """qbridge's fused-layer path forced at every size (``fastpath.run_fast(method="layers")``):
+    the plan's fused steps applied to the token states themselves, U never built. The backend
+    takes this path below :func:`qbridge.sim.fastpath.crossover` tokens; timed here to show what
+    building U saves above it."""
+
+    name = "qbridge torch, fused layers (U never built)"
+    solo = True
+
+    def setup(self, n, x, w):
+        from qbridge.sim import fastpath
+
+        self.run_fast = fastpath.run_fast
+        self.circuit = QFFN_circuit(n)
+        self.w = w.clone().requires_grad_()
+        self.x = x
+
+    def forward(self):
+        st = self.run_fast(self.circuit, self.w, {"x": self.x}, method="layers")
+        return readout(st.probabilities(), self.x)
+
+
+def QFFN_circuit(n: int):
+    """The QFFN circuit (amplitude encoding of input "x", then the default ansatz) whose
+    parameters, in order, are the benchmark's weights."""
+    from qbridge.nn import QFFN
+
+    return QFFN(2**n, depth=DEPTH).quantum.programs[0].circuit
+
+
 class Floor(Impl):
     name = "floor: plain torch, compiled unitary"
 
@@ -187,20 +237,32 @@ class GemmBound(Impl):
         return readout(p, self.x)
 
 
-def raw_gemm_seconds(n: int, tokens: int, reps: int = 20) -> float:
+def raw_gemm_seconds(n: int, tokens: int, reps: int = 20, precision: str = "highest") -> tuple[float, float]:
     """The two products of :class:`GemmBound` as bare ``torch.mm`` calls (no autograd, no
-    readout): the arithmetic every unitary-path step has to do, fastest of ``reps``."""
+    readout): the arithmetic every unitary-path step has to do. Returns the fastest of ``reps``
+    and the largest relative error of the first product against float64.
+
+    ``precision`` is torch's float32 matmul precision for the measurement ("medium" lets oneDNN
+    compute float32 products in bfloat16 on CPUs with AMX: shown for what it would buy, never
+    used by qbridge, whose results must agree across backends to 1e-5)."""
     g = torch.Generator().manual_seed(1)
     x = torch.randn(tokens, 2**n, generator=g)
     W = torch.randn(2 ** (n + 1), 2**n, generator=g)
     gy = torch.randn(tokens, 2 ** (n + 1), generator=g)
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        torch.mm(x, W.t())
-        torch.mm(gy.t(), x)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        best = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            torch.mm(x, W.t())
+            torch.mm(gy.t(), x)
+            best = min(best, time.perf_counter() - t0)
+        ref = x.double() @ W.double().t()
+        err = float(((torch.mm(x, W.t()).double() - ref).abs().max() / ref.abs().max()))
+    finally:
+        torch.set_float32_matmul_precision(before)
+    return best, err
 
 
 def pennylane_qffn_body(qml: Any, feats: Any, weights: Any, n: int) -> None:
@@ -359,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", type=int, default=TOKENS)
     ap.add_argument("--reps", type=int, default=7, help="repeats per cell (fastest is reported)")
     ap.add_argument("--cap", type=float, default=60.0, help="seconds of measuring per cell; slower steps are skipped")
-    ap.add_argument("--quick", action="store_true", help="skip PennyLane and Aer above n = 8")
+    ap.add_argument("--quick", action="store_true",
+                    help="above n = 8, skip the rows measured on their own (PennyLane, Aer, gate by gate, fused layers)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--only", default="", help="comma-separated substrings: run only implementations whose name has one")
     args = ap.parse_args(argv)
@@ -379,7 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         x, w = make_data(n, args.tokens)
         factories: list[Callable[[], Impl]] = [
-            QbridgeTorch, Floor, GemmBound, lambda: QbridgeTorch("pauli"), PennyLaneDefault, PennyLaneDefaultPerToken,
+            QbridgeTorch, Floor, GemmBound, lambda: QbridgeTorch("pauli"), QbridgeGates, QbridgeLayers,
+            PennyLaneDefault,
+            PennyLaneDefaultPerToken,
             LightningAdjoint, AerForward,
         ]
         wanted = [s for s in args.only.split(",") if s]
@@ -392,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
             if impl.name not in order:
                 order.append(impl.name)
             rows.setdefault(impl.name, {})
-            (local if impl.name.startswith(("qbridge", "floor", "bound")) else foreign).append(impl)
+            turns = impl.name.startswith(("qbridge", "floor", "bound")) and not getattr(impl, "solo", False)
+            (local if turns else foreign).append(impl)
 
         def start(impl: Impl) -> bool:
             if impl in foreign and args.quick and n > 8:
@@ -427,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         # torch implementations first, taking turns, before any other SDK has run: simulators with
         # OpenMP pools (Aer, lightning) keep threads spinning after they return
         local = [i for i in local if start(i)]
-        ref_q = next((i for i in local if isinstance(i, QbridgeTorch) and i.kind == "probabilities"), None)
+        ref_q = next((i for i in local if type(i) is QbridgeTorch and i.kind == "probabilities"), None)
         if ref_q is None:
             ref_q = QbridgeTorch()
             ref_q.setup(n, x, w)
@@ -443,7 +509,6 @@ def main(argv: list[str] | None = None) -> int:
                 record([impl], {impl.name: check(impl, ref_prob, ref_pauli)})
         prev_n = n
     # the table
-    head = ["implementation"] + [f"n={n} (d={2**n}) fwd | fwd+bwd | max|diff|" for n in sizes]
     width = max(len(r) for r in order) + 2
     print()
     print("implementation".ljust(width) + "".join(f"| n={n}, d={2**n}: forward / forward+backward / max|diff| ".ljust(72) for n in sizes))
@@ -476,8 +541,13 @@ def main(argv: list[str] | None = None) -> int:
             bd = rows.get(GemmBound.name, {}).get(n)
             if bd and secs(bd[1]):
                 msg.append(f"default.qubit / bound = {secs(pl[1]) / secs(bd[1]):.0f}x")
-                raw = raw_gemm_seconds(n, args.tokens)
-                msg.append(f"(bare GEMMs {fmt(raw)}: default.qubit / bare = {secs(pl[1]) / raw:.0f}x)")
+                raw, err = raw_gemm_seconds(n, args.tokens)
+                flops = 2 * (2 * args.tokens * 2**n * 2 ** (n + 1))  # two products of B x d x 2d
+                msg.append(f"(bare GEMMs {fmt(raw)} at {flops / raw / 1e9:.0f} GFLOP/s, relative error {err:.0e}: "
+                           f"default.qubit / bare = {secs(pl[1]) / raw:.0f}x;")
+                raw16, err16 = raw_gemm_seconds(n, args.tokens, precision="medium")
+                msg.append(f"in bfloat16 (matmul precision 'medium', not used): {fmt(raw16)}, "
+                           f"relative error {err16:.0e})")
         print("  ".join(msg))
     print("(max|diff|: largest deviation from qbridge's outputs; single precision. Cells are the fastest of the repeats.)")
     return 0
