@@ -131,6 +131,26 @@ def test_dry_run_on_a_braket_device_sends_nothing(tmp_path, offline, monkeypatch
     assert out.exit_code == 0 and "nothing was sent" in out.output and "cnot" in out.output
 
 
+def test_dry_run_estimate_includes_the_mitigation_circuits(tmp_path, offline, monkeypatch):
+    monkeypatch.setenv("QBRIDGE_JOB_STORE", str(tmp_path / "jobs.sqlite3"))
+    prog = tmp_path / "bell.qasm"
+    prog.write_text(BELL.replace("bit[2] c;\n", "").replace("c = measure q;\n", ""))
+    args = ["run", str(prog), "--backend", "braket.device", "--option", f"arn={ARN_GARNET}",
+            "--option", "properties=" + json.dumps(GARNET_LIKE), "--shots", "100", "--observable", "ZZ", "--dry-run"]
+    out = _invoke(args + ["--mitigation", "readout,zne", "--json"])
+    assert out.exit_code == 0, out.output
+    rep = json.loads(out.output)
+    # ZZ at noise scales 1, 3, 5 and the two width-2 readout calibrations: 5 executions of 100
+    # shots in one program-set task, 0.30 + 500 x 0.00145
+    assert rep["mitigation"]["executions"] == 5 and rep["estimate"]["total_shots"] == 500
+    assert rep["estimated_cost_usd"] == pytest.approx(1.025)
+    out = _invoke(args + ["--mitigation", "readout,zne", "--max-cost", "1"])  # the circuit alone costs 0.445
+    assert out.exit_code == 2 and "BudgetExceededError" in out.output and "USD 1.0250" in out.output
+    out = _invoke(args + ["--mitigation", "readout,zne"])
+    assert out.exit_code == 0 and "5 execution(s) of 100 shots" in out.output
+    assert JobStore(tmp_path / "jobs.sqlite3").list_jobs() == []
+
+
 def test_max_cost_refuses_before_the_backend_is_even_created(tmp_path, offline, monkeypatch):
     monkeypatch.setenv("QBRIDGE_JOB_STORE", str(tmp_path / "jobs.sqlite3"))
     for var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

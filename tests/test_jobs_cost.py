@@ -111,6 +111,71 @@ def test_count_executables_matches_what_a_run_sends():
     assert count_executables(tasks, None) == 3 + 1 + 1  # exact: no measurement groups
 
 
+@pytest.mark.parametrize("mitigation, options", [
+    ("readout", {}),
+    ("readout,zne", {}),
+    ("zne,twirl", {"twirl_instances": 4}),
+    ("readout", {"allocation": "proportional"}),
+    ("", {"allocation": "precision", "precision": 0.05}),
+])
+def test_dry_plan_of_a_mitigated_run_counts_what_the_run_sends(mitigation, options):
+    """plan_run with mitigation or an allocation estimates everything the pipeline hands to the
+    backend (calibrations, noise-scaled and twirled variants, copies), counted on a real run."""
+    from qbridge import RunConfig
+    from qbridge.jobs import plan_run
+
+    be = get_backend("torch")
+    sent = []
+    original = be._execute
+
+    def spy(compiled, config):
+        sent.append((sum(c.task.batch_size for c in compiled), config.shots))
+        return original(compiled, config)
+
+    be._execute = spy
+    a = Parameter("a")
+    tasks = [Task(Circuit(2).ry(0, a).cx(0, 1), np.array([[0.1], [0.2]]), observables=("ZZ + XX", "0.5*ZI")),
+             Task(Circuit(3).h(0).cx(0, 2), observables=("XIX",))]
+    config = RunConfig(shots=400, seed=3, mitigation=mitigation, options=options)
+    plan = plan_run(be, tasks, config)
+    assert sent == []  # planned, not run
+    be.run(tasks, config).result()
+    ((executions, shots),) = sent  # one submission
+    assert plan.estimate.executables == plan.mitigation["executions"] == executions
+    assert plan.estimate.shots == plan.mitigation["shots_per_execution"] == shots
+    assert plan.estimate.total_shots == executions * shots
+
+
+def test_dry_plan_counts_by_hand():
+    """Bell pair, one observable, 1,000 shots: readout adds the two tensored calibration
+    circuits of width 2 (all zeros, all ones); ZNE runs the circuit at scales 1, 3, 5."""
+    from qbridge import RunConfig
+    from qbridge.jobs import plan_run
+
+    be = get_backend("torch")
+    t = Task(Circuit(2).h(0).cx(0, 1), observables=("ZZ",))
+    plain = plan_run(be, [t], RunConfig(shots=1000))
+    assert plain.mitigation is None and plain.estimate.executables == 1
+    for mitigation, executions in (("readout", 1 + 2), ("zne", 3), ("readout,zne", 3 + 2)):
+        p = plan_run(be, [t], RunConfig(shots=1000, mitigation=mitigation))
+        assert (p.estimate.executables, p.estimate.shots) == (executions, 1000), mitigation
+    # a pilot (variance="pilot") is a submission of its own, estimated on its own
+    p = plan_run(be, [t], RunConfig(shots=1000, options={"precision": 0.01, "variance": "pilot", "pilot_shots": 200}))
+    assert p.pilot_estimate.executables == 1 and p.pilot_estimate.shots == 200
+    assert p.to_dict()["mitigation"]["pilot"] == {"circuits": 1, "executions": 1, "shots_per_execution": 200}
+
+
+def test_budget_counts_the_mitigation_circuits():
+    from qbridge import RunConfig
+    from qbridge.jobs import plan_run
+
+    be = get_backend("torch")
+    t = Task(Circuit(2).h(0).cx(0, 1), observables=("ZZ",))
+    plan_run(be, [t], RunConfig(shots=1000, options={"max_shots": 1000}))  # the circuit alone fits
+    with pytest.raises(BudgetExceededError, match="5000 shots"):
+        plan_run(be, [t], RunConfig(shots=1000, mitigation="readout,zne", options={"max_shots": 1000}))
+
+
 def test_budget_validation_and_options():
     assert Budget.from_options({}) is None
     b = Budget.from_options({"max_cost": "2.5", "max_shots": 100})

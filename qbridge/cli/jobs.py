@@ -267,5 +267,14 @@ def print_dry_run(be: Any, tasks: list, config: Any, programs: list, as_json: bo
                       f"native gates {c['native_gates']}")
         console.print(c["native_program"], markup=False, highlight=False)
     est = plan.estimate
+    if plan.mitigation is not None:
+        m = plan.mitigation
+        console.print(f"mitigation {', '.join(m['techniques']) or '(shot allocation)'}: {m['circuits']} compiled "
+                      f"circuit(s), {m['executions']} execution(s) of {m['shots_per_execution']} shots, all in the "
+                      "estimate below (calibrations, noise-scaled and twirled variants, copies)",
+                      markup=False, highlight=False)
+    if plan.pilot_estimate is not None:
+        console.print(f"pilot submission (sent first, sizes the run): {plan.pilot_estimate.describe()}; "
+                      f"{plan.pilot_estimate.executables} circuit execution(s)", markup=False, highlight=False)
     console.print(f"estimated cost: {est.describe()}; {est.executables} circuit execution(s), "
                   f"{est.total_shots} shots in total. Dry run: nothing was sent.", markup=False, highlight=False)

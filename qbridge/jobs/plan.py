@@ -4,12 +4,20 @@ Owns: :func:`plan_run`, used by ``qbridge run --dry-run`` and ``--max-cost``: es
 cost from the IR alone and check the budget (no network call can happen before this point),
 then compile every circuit exactly as :meth:`Backend.run` would (validation against the device's
 capabilities, native gates, the native program), without executing anything.
+
+With mitigation or a shot allocation (``RunConfig.mitigation`` / ``options``) the run sends more
+than the tasks' own circuits: noise-scaled and twirled variants, readout calibrations, copies of
+circuits that need more shots than one execution takes. The IR-only check then is a lower bound;
+the mitigation pipeline is planned dry (:func:`qbridge.mitigation.pipeline.plan_mitigated`, which
+compiles but sends nothing) and the estimate and the budget check are redone on everything it
+would send. A ``variance="pilot"`` run sends its pilot as a submission of its own: it is
+estimated and checked on its own, as the adapters check each submission when it is recorded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .cost import Budget, CostEstimate, estimate_cost
 
@@ -18,13 +26,16 @@ __all__ = ["RunPlan", "plan_run", "native_text", "check_budget"]
 
 @dataclass(frozen=True)
 class RunPlan:
-    estimate: CostEstimate
-    compiled: tuple[Any, ...]  # CompiledTask per executed circuit (before batch rows)
+    estimate: CostEstimate  # everything the run sends (mitigation circuits included)
+    compiled: tuple[Any, ...]  # CompiledTask per executed circuit of the tasks (before batch rows)
     owners: tuple[int, ...]  # for each compiled circuit, the index of the task it came from
     budget: Budget | None
+    # with mitigation or an allocation: what the pipeline adds (see the module docstring)
+    mitigation: Mapping[str, Any] | None = None
+    pilot_estimate: CostEstimate | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "dry_run": True,
             "sent": False,
             "estimated_cost_usd": self.estimate.usd,
@@ -39,6 +50,11 @@ class RunPlan:
                 for o, c in zip(self.owners, self.compiled)
             ],
         }
+        if self.mitigation is not None:
+            out["mitigation"] = dict(self.mitigation)
+        if self.pilot_estimate is not None:
+            out["pilot_estimate"] = self.pilot_estimate.to_dict()
+        return out
 
 
 def native_text(compiled: Any) -> str:
@@ -82,12 +98,19 @@ def plan_run(backend: Any, tasks: Sequence[Any], config: Any, *, store: Any = No
     cloud adapters check them again, atomically, when they record the submission).
     """
     from ..backends.base import as_task
+    from ..mitigation.pipeline import wants_pipeline
     from ..primitives.estimation import measurement_circuit, qubitwise_groups
 
     task_list = [as_task(t) for t in tasks]
     estimate = estimate_cost(task_list, backend, config.shots)
     budget = Budget.from_options(config.options)
-    check_budget(estimate, budget, store)
+    check_budget(estimate, budget, store)  # from the IR alone: before anything can reach the network
+    mitigation, pilot_estimate = None, None
+    if wants_pipeline(config):
+        mitigation, estimate, pilot_estimate = _plan_pipeline(backend, task_list, config)
+        if pilot_estimate is not None:
+            check_budget(pilot_estimate, budget, store)
+        check_budget(estimate, budget, store)
     compiled, owners = [], []
     if compile:
         for i, task in enumerate(task_list):
@@ -99,4 +122,27 @@ def plan_run(backend: Any, tasks: Sequence[Any], config: Any, *, store: Any = No
             for t in expanded:
                 compiled.append(backend.compile(t, config))
                 owners.append(i)
-    return RunPlan(estimate, tuple(compiled), tuple(owners), budget)
+    return RunPlan(estimate, tuple(compiled), tuple(owners), budget, mitigation, pilot_estimate)
+
+
+def _plan_pipeline(backend: Any, tasks: Sequence[Any], config: Any) -> tuple[dict[str, Any], CostEstimate, CostEstimate | None]:
+    """(summary, estimate of the run, estimate of its pilot or None) of a mitigated run, from
+    the pipeline planned dry: every circuit it would send, compiled, nothing sent."""
+    from ..mitigation.pipeline import plan_mitigated
+
+    compiled, exec_config, pilot, pilot_config = plan_mitigated(backend, tasks, config)
+    estimate = estimate_cost([c.task for c in compiled], backend, exec_config.shots)
+    summary: dict[str, Any] = {
+        "techniques": list(config.mitigation),
+        "options": {k: v for k, v in dict(config.options or {}).items()
+                    if k not in ("max_cost", "max_cost_usd", "max_shots", "total_cap", "total_cap_usd")},
+        "circuits": len(compiled),
+        "executions": estimate.executables,
+        "shots_per_execution": exec_config.shots,
+    }
+    pilot_estimate = None
+    if pilot is not None:
+        pilot_estimate = estimate_cost([c.task for c in pilot], backend, pilot_config.shots)
+        summary["pilot"] = {"circuits": len(pilot), "executions": pilot_estimate.executables,
+                            "shots_per_execution": pilot_config.shots}
+    return summary, estimate, pilot_estimate

@@ -73,7 +73,7 @@ from .samples import Samples
 from .twirl import TwirlTemplate, twirl_circuit, twirl_pairs
 from .zne import EXTRAPOLATIONS, FOLD_METHODS, extrapolate, fold
 
-__all__ = ["TECHNIQUES", "MitigationSettings", "wants_pipeline", "run_mitigated"]
+__all__ = ["TECHNIQUES", "MitigationSettings", "wants_pipeline", "run_mitigated", "plan_mitigated"]
 
 TECHNIQUES = ("readout", "zne", "twirl", "native")
 
@@ -633,8 +633,16 @@ def _execute(backend: Any, compiled: list[Any], exec_config: Any) -> list[Any]:
     return raw
 
 
-def _pilot_sigma(backend: Any, tasks: Sequence[Any], config: Any, settings: MitigationSettings) -> list[np.ndarray | None]:
-    """Per task, (n_obs, n_groups) per-shot standard deviations from a pilot submission."""
+@dataclass
+class _Pilot:
+    sub: _Submission
+    ids: list[list[int] | None]
+    exec_config: Any
+    compiled: list[Any]
+
+
+def _pilot_submission(backend: Any, tasks: Sequence[Any], config: Any, settings: MitigationSettings) -> _Pilot:
+    """The pilot submission of ``variance="pilot"``, compiled and not sent."""
     pilot_shots = settings.pilot_shots or config.shots or 1000
     sub = _Submission()
     ids: list[list[int] | None] = []
@@ -648,7 +656,13 @@ def _pilot_sigma(backend: Any, tasks: Sequence[Any], config: Any, settings: Miti
                             task.batch_size) for basis, _ in groups])
     pilot_config = replace(config, shots=pilot_shots)
     exec_config, compiled = sub.plan(backend, pilot_config, replace(settings, techniques=()))
-    raw = _execute(backend, compiled, exec_config)
+    return _Pilot(sub, ids, exec_config, compiled)
+
+
+def _pilot_sigma(backend: Any, tasks: Sequence[Any], pilot: _Pilot) -> list[np.ndarray | None]:
+    """Per task, (n_obs, n_groups) per-shot standard deviations from the pilot submission."""
+    sub, ids, compiled = pilot.sub, pilot.ids, pilot.compiled
+    raw = _execute(backend, compiled, pilot.exec_config)
     out: list[np.ndarray | None] = []
     for task, tid in zip(tasks, ids):
         if tid is None:
@@ -668,10 +682,26 @@ def _pilot_sigma(backend: Any, tasks: Sequence[Any], config: Any, settings: Miti
     return out
 
 
-def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
-    """Body of ``Backend.run`` with mitigation or shot allocation (see the module notes)."""
-    from ..backends.base import LocalJob, Result
+@dataclass
+class _Planned:
+    """Everything a mitigated run sends, compiled, and what combining its results needs."""
 
+    settings: MitigationSettings
+    native: Any
+    original: list[Any]
+    owners: list[int]
+    sub: _Submission
+    cals: _Calibrations
+    plans: list[Any]
+    exec_config: Any
+    compiled: list[Any]
+    pilot: _Pilot | None  # the pilot submission; already sent unless the plan is dry
+
+
+def _plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any, *, dry: bool) -> _Planned:
+    """Build and compile every circuit of the run (module notes, steps 1-2). ``dry``: send
+    nothing; a pilot is then compiled but not run, and the shots it would have sized come from
+    the worst-case variance bound instead (at least as many shots as the pilot could give)."""
     settings = MitigationSettings.from_config(config)
     native = native_mitigation(backend) if settings.uses("native") else None
     if settings.seed is None and (settings.uses("twirl") or (settings.uses("zne") and settings.fold_method == "random")):
@@ -689,8 +719,11 @@ def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
     original = list(tasks)
     tasks, owners = _expand_encodings(original, settings)
     sigmas: list[np.ndarray | None] = [None] * len(tasks)
+    pilot = None
     if settings.allocation == "precision" and settings.variance == "pilot" and not exact:
-        sigmas = _pilot_sigma(backend, tasks, config, settings)
+        pilot = _pilot_submission(backend, tasks, config, settings)
+        if not dry:
+            sigmas = _pilot_sigma(backend, tasks, pilot)
 
     sub = _Submission()
     cals = _Calibrations(settings, config.shots)
@@ -746,6 +779,28 @@ def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
         plans.append(_EstimationPlan(task, groups, [a for a, _ in variants], ids, shots_g, cal_width, allocation))
 
     exec_config, compiled = sub.plan(backend, config, settings)  # every compile error raises here
+    return _Planned(settings, native, original, owners, sub, cals, plans, exec_config, compiled, pilot)
+
+
+def plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any) -> tuple[list[Any], Any, list[Any] | None, Any]:
+    """What a mitigated run would send, compiled and not sent (for dry runs and cost estimates):
+    ``(compiled, exec_config, pilot_compiled, pilot_config)``. Every copy of a circuit is its own
+    entry of ``compiled`` (each is a task of ``exec_config.shots`` shots); the pilot, sent first
+    by ``variance="pilot"``, is None otherwise."""
+    p = _plan_mitigated(backend, tasks, config, dry=True)
+    if p.pilot is None:
+        return p.compiled, p.exec_config, None, None
+    return p.compiled, p.exec_config, p.pilot.compiled, p.pilot.exec_config
+
+
+def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
+    """Body of ``Backend.run`` with mitigation or shot allocation (see the module notes)."""
+    from ..backends.base import LocalJob, Result
+
+    p = _plan_mitigated(backend, tasks, config, dry=False)
+    settings, native, original, owners = p.settings, p.native, p.original, p.owners
+    sub, cals, plans, exec_config, compiled = p.sub, p.cals, p.plans, p.exec_config, p.compiled
+    exact = config.shots is None
     unit = exec_config.shots
 
     def finish(job_id: str) -> Result:
