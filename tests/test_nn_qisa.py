@@ -128,6 +128,30 @@ def test_fast_inference_equals_training_path(variant):
     assert m.observables().shape == (7, 10, 10)
 
 
+def test_eval_mode_qisa_a_with_shots_or_another_backend_runs_its_circuits():
+    """The fast quadratic forms are exact: in eval mode they must not stand in for a run with
+    shots (or on another backend), which would quietly turn inference on a noisy emulator or a
+    QPU into a local exact computation."""
+    from qbridge import get_backend
+
+    torch.manual_seed(6)
+    x = torch.randn(1, 3, 4, dtype=torch.float64)
+    be = get_backend("torch")
+    calls = []
+    original = be._execute
+    be._execute = lambda compiled, config: calls.append(config.shots) or original(compiled, config)
+    exact = QISAAttention(4, 4, variant="qisa_a").double()
+    sampled = QISAAttention(4, 4, variant="qisa_a", backend=be, shots=200, sample_seed=1).double()
+    sampled.load_state_dict(exact.state_dict())
+    exact.eval(), sampled.eval()
+    with torch.no_grad():
+        y_exact, y_sampled = exact(x), sampled(x)
+    assert calls == [200]  # the circuit ran, with its shots
+    assert not torch.allclose(y_sampled, y_exact, atol=1e-6)
+    assert (y_sampled - y_exact).abs().max() < 0.5  # and it is a sample of the same values
+    assert exact._fast_is_exact() and not sampled._fast_is_exact()
+
+
 @pytest.mark.parametrize("variant", ["qisa", "qisa_a"])
 @pytest.mark.parametrize("aggregation", ["causal", "as_published"])
 def test_gradcheck(variant, aggregation):

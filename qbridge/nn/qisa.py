@@ -34,7 +34,9 @@ Aggregation:
 Fast inference: ``val_m = x^T O'_m x`` with ``O'_m = W_v^T Re(P_m) W_v`` (QISA) or
 ``O'_m = Re(U^dag P_m U)`` restricted to the first d amplitudes, on the normalised x (QISA-A):
 h quadratic forms per token, no simulation. Used automatically in eval mode without gradients
-(the cache is rebuilt when the weights change), or through :meth:`QISAAttention.fast_values`.
+(the cache is rebuilt when the weights change) where it is exact by construction: QISA, and
+QISA-A on the ``torch`` backend without shots. QISA-A on any other backend, or with shots, runs
+its circuits there in eval mode too. :meth:`QISAAttention.fast_values` calls it directly.
 """
 
 from __future__ import annotations
@@ -190,6 +192,18 @@ class QISAAttention(nn.Module):
             x = x * torch.rsqrt(torch.where(ok, sq, torch.ones_like(sq))) * ok
         return torch.einsum("...i,mij,...j->...m", x, O, x)
 
+    def _fast_is_exact(self) -> bool:
+        """Whether :meth:`fast_values` computes what :meth:`values` would: always for QISA; for
+        QISA-A only when its circuit runs exactly on the embedded ``torch`` backend. On any other
+        backend, or with shots, inference must go to that backend (a noisy emulator or a QPU)
+        rather than quietly become a local exact computation."""
+        if self.variant == "qisa":
+            return True
+        from ..backends.torch import TorchBackend
+
+        layer = self.values_layer
+        return isinstance(layer.backend, TorchBackend) and layer.shots is None
+
     def _weights_key(self) -> tuple:
         w = self.v.weight if self.variant == "qisa" else self.values_layer.weights
         return (w.data_ptr(), w._version, w.dtype, str(w.device))
@@ -201,7 +215,7 @@ class QISAAttention(nn.Module):
         alpha = torch.exp(-((q.unsqueeze(2) - k.unsqueeze(1)) ** 2).sum(-1))  # (B, T, T)
         future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
         A = F.softmax(alpha.masked_fill(future, float("-inf")), dim=-1)
-        fast = not self.training and not torch.is_grad_enabled()
+        fast = not self.training and not torch.is_grad_enabled() and self._fast_is_exact()
         val = self.fast_values(x) if fast else self.values(x)  # (B, T, h)
         if self.aggregation == "causal":
             return A @ val  # out_i = sum_{j<=i} A[i, j] val_j
