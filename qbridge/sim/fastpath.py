@@ -42,8 +42,8 @@ product). Probabilities of such a batch come from one fused function
 and one GEMM per wanted gradient backward); the states themselves are formed only when asked for.
 
 Speed (``python benchmarks/layer_speed.py``, 2-core CPU, n = 8, 1,024 rows, forward + backward):
-the QFFN step on this path takes about 0.7x the time of a plain-torch autograd implementation of
-the same unitary algorithm; the two GEMMs it cannot avoid are about a sixth of the step.
+the QFFN step on this path takes about 0.75x the time of a plain-torch autograd implementation of
+the same unitary algorithm; the two GEMMs it cannot avoid are about a quarter of the step.
 
 Must not touch: backends, the IR. Everything here is differentiable to first order; the two
 hand-written backwards refuse a second order (``create_graph=True``) with a typed error that
