@@ -36,10 +36,10 @@ Timing: every implementation is warmed up once; the torch implementations (qbrid
 bound) then take turns (so load from other processes hits them alike) before any other simulator
 runs, and every other row is measured on its own afterwards (Aer and lightning leave OpenMP
 threads spinning, which would slow whatever runs next; the gate-by-gate and fused-layer rows
-allocate large temporaries that would slow their turn-mates). Each cell is the fastest of its repeats. Slow
-competitors get fewer repeats (``--cap`` seconds of measuring per cell) and are skipped at sizes
-where one step is estimated to exceed the cap (``--quick`` skips every row measured on its own above
-n = 8). Run: ``python benchmarks/layer_speed.py [--quick] [--sizes 8,10,12]``.
+allocate large temporaries that would slow their turn-mates). Each cell is the fastest of its
+repeats. Slow competitors get fewer repeats (``--cap`` seconds of measuring per cell) and are
+skipped at sizes where one step is estimated to exceed the cap (``--quick`` skips every row
+measured on its own above n = 8). Run: ``python benchmarks/layer_speed.py [--quick] [--sizes 8,10,12]``.
 """
 
 from __future__ import annotations
@@ -148,24 +148,17 @@ class QbridgeLayers(Impl):
     solo = True
 
     def setup(self, n, x, w):
+        from qbridge.nn import QFFN
         from qbridge.sim import fastpath
 
         self.run_fast = fastpath.run_fast
-        self.circuit = QFFN_circuit(n)
+        self.circuit = QFFN(2**n, depth=DEPTH).circuit  # input "x"; its parameters in the weights' order
         self.w = w.clone().requires_grad_()
         self.x = x
 
     def forward(self):
         st = self.run_fast(self.circuit, self.w, {"x": self.x}, method="layers")
         return readout(st.probabilities(), self.x)
-
-
-def QFFN_circuit(n: int):
-    """The QFFN circuit (amplitude encoding of input "x", then the default ansatz) whose
-    parameters, in order, are the benchmark's weights."""
-    from qbridge.nn import QFFN
-
-    return QFFN(2**n, depth=DEPTH).quantum.programs[0].circuit
 
 
 class Floor(Impl):
@@ -443,9 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         x, w = make_data(n, args.tokens)
         factories: list[Callable[[], Impl]] = [
             QbridgeTorch, Floor, GemmBound, lambda: QbridgeTorch("pauli"), QbridgeGates, QbridgeLayers,
-            PennyLaneDefault,
-            PennyLaneDefaultPerToken,
-            LightningAdjoint, AerForward,
+            PennyLaneDefault, PennyLaneDefaultPerToken, LightningAdjoint, AerForward,
         ]
         wanted = [s for s in args.only.split(",") if s]
         local: list[Impl] = []

@@ -134,8 +134,6 @@ def _plan_pipeline(backend: Any, tasks: Sequence[Any], config: Any) -> tuple[dic
     estimate = estimate_cost([c.task for c in compiled], backend, exec_config.shots)
     summary: dict[str, Any] = {
         "techniques": list(config.mitigation),
-        "options": {k: v for k, v in dict(config.options or {}).items()
-                    if k not in ("max_cost", "max_cost_usd", "max_shots", "total_cap", "total_cap_usd")},
         "circuits": len(compiled),
         "executions": estimate.executables,
         "shots_per_execution": exec_config.shots,

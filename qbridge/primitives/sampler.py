@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-
 from ..backends.base import Backend, RunConfig, Task, TaskResult
 from ..backends.registry import get_backend
 from ..ir.circuit import Circuit
