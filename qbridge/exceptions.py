@@ -24,6 +24,7 @@ __all__ = [
     "BackendNotFoundError",
     "BackendUnavailableError",
     "ValidationError",
+    "DeviceMismatchError",
     "JobError",
     "BudgetExceededError",
 ]
@@ -93,6 +94,11 @@ class BackendUnavailableError(BackendError):
 
 class ValidationError(BackendError, ValueError):
     """A task does not fit the backend's target (qubits, gates, shots, connectivity, batch)."""
+
+
+class DeviceMismatchError(ValidationError):
+    """Tensors handed to a run live on another torch device than the backend was pinned to, or on
+    several devices at once (never copied silently: a hidden host-device copy costs as much as the run)."""
 
 
 class JobError(BackendError):

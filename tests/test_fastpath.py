@@ -157,8 +157,8 @@ def test_backend_dispatches_by_crossover():
     big = be.run(Task(circ, theta, {"x": x}, ("ZII",), statevector=True), precision="double").result()[0]
     small = be.run(Task(circ, theta, {"x": x[:7]}, ("ZII",), statevector=True), precision="double").result()[0]
     assert big.metadata["method"] == "unitary" and small.metadata["method"] == "layers"
-    assert torch.allclose(big.statevector[:7], small.statevector, atol=1e-12)
-    assert torch.allclose(big.expectation_values[:7], small.expectation_values, atol=1e-12)
+    np.testing.assert_allclose(big.statevector[:7], small.statevector, atol=1e-12)
+    np.testing.assert_allclose(big.expectation_values[:7], small.expectation_values, atol=1e-12)
     # above n = 8 the crossover grows past 2^n (measured: see fastpath.crossover)
     wide = ansatz(10, 1)
     th = np.zeros((1, wide.num_parameters))
@@ -168,7 +168,7 @@ def test_backend_dispatches_by_crossover():
     # several bindings: always gate by gate
     many = be.run(Task(circ, np.repeat(theta, 8, axis=0), {"x": x}), precision="double").result()[0]
     assert many.metadata["method"] == "gates"
-    assert torch.allclose(many.probabilities, big.probabilities, atol=1e-12)
+    np.testing.assert_allclose(many.probabilities, big.probabilities, atol=1e-12)
     # shots: counts sampled from the fast path's probabilities, reproducible with a seed
     c1 = be.run(Task(circ, theta, {"x": x}), shots=500, seed=9).result()[0].counts
     c2 = be.run(Task(circ, theta, {"x": x}), shots=500, seed=9).result()[0].counts

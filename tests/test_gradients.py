@@ -117,7 +117,7 @@ def test_autograd_matches_parameter_shift_and_finite_differences(seed, torch_bac
             plus, minus = point.copy(), point.copy()
             plus[k] += h
             minus[k] -= h
-            pair = _expectation(torch_backend, c, np.stack([plus, minus]), obs).numpy()[:, 0]
+            pair = np.asarray(_expectation(torch_backend, c, np.stack([plus, minus]), obs))[:, 0]
             fd.append((pair[0] - pair[1]) / (2 * h))
         np.testing.assert_allclose(autograd[row], fd, atol=1e-7)
 
@@ -137,7 +137,7 @@ def test_shift_rule_per_gate(name, torch_backend):
     x = torch.tensor([[0.9]], dtype=torch.float64, requires_grad=True)
     _expectation(torch_backend, c, x, obs).sum().backward()
     shift = parameter_shift_gradient(torch_backend, c, {"theta": 0.9}, obs)["theta"]
-    pair = _expectation(torch_backend, c, np.array([[0.9 + 1e-5], [0.9 - 1e-5]]), obs).numpy()[:, 0]
+    pair = np.asarray(_expectation(torch_backend, c, np.array([[0.9 + 1e-5], [0.9 - 1e-5]]), obs))[:, 0]
     assert x.grad.item() == pytest.approx(shift, abs=1e-9)
     assert x.grad.item() == pytest.approx((pair[0] - pair[1]) / 2e-5, abs=1e-7)
 
@@ -171,7 +171,7 @@ def _fd_input_gradient(backend, c, values, x: np.ndarray, obs, h=1e-6) -> np.nda
             plus, minus = x.copy(), x.copy()
             plus[k] += h * step
             minus[k] -= h * step
-            pair = _expectation(backend, c, values, obs, {"x": np.stack([plus, minus])}).numpy()[:, 0]
+            pair = np.asarray(_expectation(backend, c, values, obs, {"x": np.stack([plus, minus])}))[:, 0]
             grad[k] += step * (pair[0] - pair[1]) / (2 * h)
     return grad
 

@@ -151,7 +151,7 @@ def test_batch_of_bindings_row_by_row(torch_backend, qiskit_ref, rng):
     x = rng.normal(size=(4, 2))
     res = _run(torch_backend, params, {"x": x})
     assert res.batch_size == 4 and tuple(res.statevector.shape) == (4, 4)
-    np.testing.assert_allclose(res.statevector.numpy(), _rows_reference(params, x, qiskit_ref), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.statevector), _rows_reference(params, x, qiskit_ref), atol=1e-12)
 
 
 def test_bindings_broadcast_against_inputs(torch_backend, qiskit_ref, rng):
@@ -160,20 +160,20 @@ def test_bindings_broadcast_against_inputs(torch_backend, qiskit_ref, rng):
     res = _run(torch_backend, params, {"x": x})
     assert res.batch_size == 5
     np.testing.assert_allclose(
-        res.statevector.numpy(), _rows_reference(params, np.repeat(x, 5, 0), qiskit_ref), atol=1e-12
+        np.asarray(res.statevector), _rows_reference(params, np.repeat(x, 5, 0), qiskit_ref), atol=1e-12
     )
     one = params[:1]
     xs = rng.normal(size=(3, 2))
     res = _run(torch_backend, one[0], {"x": xs})  # a 1-D row is one binding
     assert res.batch_size == 3
-    np.testing.assert_allclose(res.statevector.numpy(), _rows_reference(np.repeat(one, 3, 0), xs, qiskit_ref), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.statevector), _rows_reference(np.repeat(one, 3, 0), xs, qiskit_ref), atol=1e-12)
 
 
 def test_dict_bindings(torch_backend, qiskit_ref, rng):
     x = rng.normal(size=(1, 2))
     res = _run(torch_backend, {"a": [0.1, 0.2, 0.3], "b": 0.5}, {"x": x})
     params = np.array([[0.1, 0.5], [0.2, 0.5], [0.3, 0.5]])
-    np.testing.assert_allclose(res.statevector.numpy(), _rows_reference(params, np.repeat(x, 3, 0), qiskit_ref), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.statevector), _rows_reference(params, np.repeat(x, 3, 0), qiskit_ref), atol=1e-12)
     # parameters given as Parameter order do not matter in a dict; values in circuit order do
     t = Task(CIRCUIT, {"b": 0.5, "a": np.array([0.1, 0.2, 0.3])}, {"x": x})
     np.testing.assert_allclose(t.parameter_array(), params)

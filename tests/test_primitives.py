@@ -39,7 +39,7 @@ def test_counts_within_5_sigma_of_exact_probabilities(seed, qiskit_ref, make_ran
     freq = res.quasi_dists()[0]
     assert sum(freq.values()) == pytest.approx(1.0)
     exact = Sampler().run(c.measure_all(), precision="double")
-    np.testing.assert_allclose(exact.probabilities.numpy()[0], probs, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(exact.probabilities)[0], probs, atol=1e-12)
     assert exact.counts is None
 
 
@@ -113,7 +113,7 @@ OBSERVABLES = [
 def test_exact_estimator_matches_qiskit(qiskit_ref):
     res = Estimator().run(CIRCUIT, OBSERVABLES, precision="double")
     expected = [qiskit_ref.expectation(CIRCUIT, o) for o in OBSERVABLES]
-    np.testing.assert_allclose(res.values.numpy()[0], expected, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.values)[0], expected, atol=1e-12)
     np.testing.assert_array_equal(res.stderr, 0.0)
     assert res.shots is None and res.observables == tuple(OBSERVABLES)
 

@@ -87,7 +87,7 @@ def test_runtime_inputs_are_padded_and_normalised(torch_backend):
     res = torch_backend.run(Task(c, inputs={"x": x}, statevector=True), precision="double").result()[0]
     expected = np.zeros((3, 8))
     expected[:, :3] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    np.testing.assert_allclose(res.statevector.numpy(), expected, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(res.statevector), expected, atol=1e-15)
     single = torch_backend.run(Task(c, inputs={"x": x[0]}, statevector=True)).result()[0]  # 1-D: one row
     assert single.batch_size == 1
 
@@ -143,7 +143,7 @@ def test_encoding_on_fresh_qubits_in_the_middle(qubits, torch_backend, qiskit_re
     rest = Circuit(n, c.instructions[3:])  # the gates after the encoding
     expected = qiskit_ref.unitary(rest) @ psi
     np.testing.assert_allclose(qiskit_ref.statevector(c), expected, atol=1e-10)  # the Qiskit reference itself
-    native = torch_backend.run(Task(c, statevector=True), precision="double").result()[0].statevector.numpy()[0]
+    native = torch_backend.run(Task(c, statevector=True), precision="double").result()[0].statevector[0]
     np.testing.assert_allclose(native, expected, atol=1e-10)
     d = c.decompose({"u", "cx"})
     np.testing.assert_allclose(qiskit_ref.statevector(d), expected, atol=1e-10)
@@ -158,9 +158,9 @@ def test_runtime_input_in_the_middle_matches_its_bound_decomposition(torch_backe
     for row in range(3):
         bound = bind_inputs(c, {"x": x[row], "y": y[0]})
         assert bound.inputs == {}
-        np.testing.assert_allclose(res.statevector.numpy()[row], qiskit_ref.statevector(bound), atol=1e-10)
+        np.testing.assert_allclose(np.asarray(res.statevector)[row], qiskit_ref.statevector(bound), atol=1e-10)
         np.testing.assert_allclose(
-            res.statevector.numpy()[row], qiskit_ref.statevector(bound.decompose({"rz", "ry", "cz"})), atol=1e-10
+            np.asarray(res.statevector)[row], qiskit_ref.statevector(bound.decompose({"rz", "ry", "cz"})), atol=1e-10
         )
 
 
@@ -170,7 +170,7 @@ def test_same_input_on_two_registers(torch_backend, rng):
     res = torch_backend.run(Task(c, inputs={"x": x}, statevector=True), precision="double").result()[0]
     for row in range(2):
         u = x[row] / np.linalg.norm(x[row])
-        np.testing.assert_allclose(res.statevector.numpy()[row], np.kron(u, u), atol=1e-12)
+        np.testing.assert_allclose(np.asarray(res.statevector)[row], np.kron(u, u), atol=1e-12)
 
 
 def test_encoding_after_a_gate_on_the_same_qubits_is_refused():

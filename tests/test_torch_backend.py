@@ -43,11 +43,11 @@ def test_random_circuits_match_qiskit_double(chunk, torch_backend, qiskit_ref, m
     assert len(result) == PER_CHUNK
     for c, obs, res in zip(circuits, observables, result):
         ref = qiskit_ref.statevector(c)
-        assert res.statevector.dtype == torch.complex128
-        np.testing.assert_allclose(res.statevector.numpy()[0], ref, atol=1e-6)
-        np.testing.assert_allclose(res.probabilities.numpy()[0], np.abs(ref) ** 2, atol=1e-6)
+        assert res.metadata["dtype"] == "torch.complex128"
+        np.testing.assert_allclose(np.asarray(res.statevector)[0], ref, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(res.probabilities)[0], np.abs(ref) ** 2, atol=1e-6)
         expected = [qiskit_ref.expectation(c, o) for o in obs]
-        np.testing.assert_allclose(res.expectation_values.numpy()[0], expected, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(res.expectation_values)[0], expected, atol=1e-6)
         np.testing.assert_array_equal(res.stderr, 0.0)
 
 
@@ -58,12 +58,12 @@ def test_random_circuits_match_qiskit_single(chunk, torch_backend, qiskit_ref, m
     result = torch_backend.run(tasks).result()  # default precision: single (complex64)
     for c, obs, res in zip(circuits, observables, result):
         ref = qiskit_ref.statevector(c)
-        assert res.statevector.dtype == torch.complex64
-        np.testing.assert_allclose(res.statevector.numpy()[0], ref, atol=1e-5)
-        np.testing.assert_allclose(res.probabilities.numpy()[0], np.abs(ref) ** 2, atol=1e-5)
+        assert res.metadata["dtype"] == "torch.complex64"
+        np.testing.assert_allclose(np.asarray(res.statevector)[0], ref, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(res.probabilities)[0], np.abs(ref) ** 2, atol=1e-5)
         scale = sum(abs(t.coeff) for o in obs for t in o.terms)
         expected = [qiskit_ref.expectation(c, o) for o in obs]
-        np.testing.assert_allclose(res.expectation_values.numpy()[0], expected, atol=1e-5 * max(scale, 1))
+        np.testing.assert_allclose(np.asarray(res.expectation_values)[0], expected, atol=1e-5 * max(scale, 1))
 
 
 @pytest.mark.parametrize("n", [1, 3, 5])
@@ -86,7 +86,7 @@ def test_batched_symbolic_circuits_match_qiskit(n, torch_backend, qiskit_ref, rn
     assert res.batch_size == 4
     for row in range(4):
         bound = c.bind(dict(zip(names, values[row])))
-        np.testing.assert_allclose(res.statevector.numpy()[row], qiskit_ref.statevector(bound), atol=1e-10)
+        np.testing.assert_allclose(np.asarray(res.statevector)[row], qiskit_ref.statevector(bound), atol=1e-10)
         assert res.expectation_values[row, 0].item() == pytest.approx(qiskit_ref.expectation(bound, obs), abs=1e-10)
 
 
@@ -100,7 +100,7 @@ def test_ghz_20_qubits(torch_backend):
     p = res.probabilities[0]
     assert p[0].item() == pytest.approx(0.5, abs=1e-12) and p[-1].item() == pytest.approx(0.5, abs=1e-12)
     assert p.sum().item() == pytest.approx(1.0, abs=1e-12)
-    np.testing.assert_allclose(res.expectation_values.numpy()[0], [1.0, 1.0], atol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.expectation_values)[0], [1.0, 1.0], atol=1e-12)
     assert elapsed < 20.0, f"20-qubit GHZ took {elapsed:.1f}s"  # about 0.5 s on one core
     counts = torch_backend.run(c.measure_all(), shots=2000, seed=1).result()[0].get_counts()
     assert set(counts) <= {"0" * 20, "1" * 20} and sum(counts.values()) == 2000
@@ -114,7 +114,7 @@ def test_measured_subset_gives_marginals_in_classical_bit_order(torch_backend, q
     expected = np.einsum("abc->ca", probs3).reshape(-1)  # bits: q2 then q0
     res = torch_backend.run(c.measure([2, 0]), precision="double").result()[0]
     assert res.num_qubits == 2
-    np.testing.assert_allclose(res.probabilities.numpy()[0], expected, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.probabilities)[0], expected, atol=1e-12)
     assert res.get_probabilities() == pytest.approx(dict(zip(["00", "01", "10", "11"], expected)), abs=1e-12)
     shots = 20000
     counts = torch_backend.run(c.measure([2, 0]), shots=shots, seed=5).result()[0].get_counts()
@@ -124,15 +124,26 @@ def test_measured_subset_gives_marginals_in_classical_bit_order(torch_backend, q
         assert abs(counts.get(key, 0) - shots * expected[i]) <= 5 * sigma + 1e-9
     # measuring one qubit, then measuring the rest later in the list
     one = torch_backend.run(c.measure(1), precision="double").result()[0]
-    np.testing.assert_allclose(one.probabilities.numpy()[0], probs3.sum(axis=(0, 2)), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(one.probabilities)[0], probs3.sum(axis=(0, 2)), atol=1e-12)
     split = torch_backend.run(c.measure(1).measure([2, 0]), precision="double").result()[0]
-    np.testing.assert_allclose(split.probabilities.numpy()[0], np.einsum("abc->bca", probs3).reshape(-1), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(split.probabilities)[0], np.einsum("abc->bca", probs3).reshape(-1), atol=1e-12)
 
 
 def test_result_types_and_dtypes(torch_backend):
+    """NumPy in (or nothing), NumPy out on the host in double; tensors in, tensors out in the run's
+    precision on the tensors' device (the library's result convention)."""
     c = Circuit(2).h(0).cx(0, 1)
     res = torch_backend.run(Task(c, statevector=True)).result()[0]
-    assert res.statevector.dtype == torch.complex64 and res.probabilities.dtype == torch.float32
+    assert res.metadata["dtype"] == "torch.complex64"
+    assert isinstance(res.probabilities, np.ndarray) and res.probabilities.dtype == np.float64
+    assert isinstance(res.statevector, np.ndarray) and res.statevector.dtype == np.complex128
+    pc = Circuit(1).ry(0, Parameter("t"))
+    exact = torch_backend.run(Task(pc, np.array([[0.3]]), observables=("Z",))).result()[0]
+    assert isinstance(exact.expectation_values, np.ndarray) and exact.expectation_values.dtype == np.float64
+    tens = torch_backend.run(Task(pc, torch.tensor([[0.3]]), observables=("Z",), statevector=True)).result()[0]
+    assert torch.is_tensor(tens.probabilities) and tens.probabilities.dtype == torch.float32
+    assert tens.statevector.dtype == torch.complex64 and tens.expectation_values.dtype == torch.float32
+    np.testing.assert_allclose(tens.expectation_values, exact.expectation_values, atol=1e-6)
     assert res.counts is None and res.shots is None
     res = torch_backend.run(c).result()[0]
     assert res.statevector is None and res.expectation_values is None
@@ -151,7 +162,7 @@ def test_global_phase_and_unitary_in_the_state(torch_backend):
     c = Circuit(1, global_phase=a).h(0).rz(0, 2 * a)
     res = torch_backend.run(Task(c, [[0.1]], statevector=True), precision="double").result()[0]
     expected = np.exp(0.1j) * np.array([np.exp(-0.1j), np.exp(0.1j)]) / np.sqrt(2)
-    np.testing.assert_allclose(res.statevector.numpy()[0], expected, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(res.statevector)[0], expected, atol=1e-15)
 
 
 def test_same_seed_same_counts_different_seed_different_counts(torch_backend):
@@ -176,7 +187,7 @@ def test_cuda_backend_matches_cpu(qiskit_ref, rng, make_random_circuit):
     assert gpu.target.gpu
     c = make_random_circuit(rng, 5, 30, unitary_prob=0.1)
     res = gpu.run(Task(c, statevector=True), precision="double").result()[0]
-    np.testing.assert_allclose(res.statevector.cpu().numpy()[0], qiskit_ref.statevector(c), atol=1e-10)
+    np.testing.assert_allclose(np.asarray(res.statevector)[0], qiskit_ref.statevector(c), atol=1e-10)
 
 
 @pytest.mark.parametrize("device", ["tpu", "meta", "not a device"])
@@ -292,9 +303,9 @@ def test_input_batches_match_qiskit(n, rows, torch_backend, qiskit_ref, make_ran
     padded = np.pad(x, ((0, 0), (0, 2**n - d)))
     states = (padded / np.linalg.norm(padded, axis=1, keepdims=True)) @ u.T  # (B, 2^n)
     probs = np.abs(states.reshape([B] + [2] * n).transpose([0] + list(range(n, 0, -1))).reshape(B, -1)) ** 2
-    np.testing.assert_allclose(res.probabilities.numpy(), probs, atol=1e-8)  # measured in reversed order
+    np.testing.assert_allclose(np.asarray(res.probabilities), probs, atol=1e-8)  # measured in reversed order
     o = qiskit_ref.pauli_matrix(obs)
-    np.testing.assert_allclose(res.expectation_values.numpy()[:, 0], np.einsum("bi,ij,bj->b", states.conj(), o, states).real, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(res.expectation_values)[:, 0], np.einsum("bi,ij,bj->b", states.conj(), o, states).real, atol=1e-8)
     # one row through the Qiskit circuit converter (a different route), as a check on the reference
     bound = bind_inputs(c, {"x": x[0]}).bind({"a": 0.4})
     np.testing.assert_allclose(qiskit_ref.statevector(bound), states[0], atol=1e-10)
@@ -327,7 +338,7 @@ def test_native_gate_basis_and_state_prep_decomposition(qiskit_ref, rng, make_ra
     compiled = be.compile(Task(c), RunConfig())
     assert {op.name for op in compiled.circuit} <= {"u", "cx"}
     res = be.run(Task(c, statevector=True), precision="double").result()[0]
-    np.testing.assert_allclose(res.statevector.numpy()[0], qiskit_ref.statevector(c), atol=1e-10)
+    np.testing.assert_allclose(np.asarray(res.statevector)[0], qiskit_ref.statevector(c), atol=1e-10)
     with pytest.raises(ValidationError) as err:
         be.run(Circuit(2).unitary(np.eye(4), [0, 1]))  # not writable in {u, cx}
     assert err.value.backend == "restricted" and err.value.instruction == "unitary"
@@ -339,7 +350,7 @@ def test_runtime_inputs_on_a_backend_without_state_prep(qiskit_ref):
     x = np.array([[1.0, 2.0, 0.0, 1j], [0.0, 1.0, 1.0, 0.0]])
     res = be.run(Task(c, inputs={"x": x}, statevector=True), precision="double").result()[0]
     for row in range(2):
-        np.testing.assert_allclose(res.statevector.numpy()[row], qiskit_ref.statevector(bind_inputs(c, {"x": x[row]})), atol=1e-12)
+        np.testing.assert_allclose(np.asarray(res.statevector)[row], qiskit_ref.statevector(bind_inputs(c, {"x": x[row]})), atol=1e-12)
 
 
 def test_connectivity():
@@ -444,4 +455,4 @@ def test_decomposed_parametric_circuit_binds_by_name(qiskit_ref):
     values = np.array([[0.3, -1.2, 2.0]])
     res = be.run(Task(circuit, values, statevector=True), precision="double").result()[0]
     expected = qiskit_ref.statevector(circuit.bind({"a": 0.3, "b": -1.2, "c": 2.0}))
-    np.testing.assert_allclose(res.statevector.numpy()[0], expected, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(res.statevector)[0], expected, atol=1e-10)

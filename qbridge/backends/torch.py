@@ -1,15 +1,24 @@
 """The embedded ``torch`` backend: batched, differentiable state-vector simulation.
 
-A thin class over :mod:`qbridge.sim.statevector`. Options: ``device`` ("cpu", "cuda", "cuda:1",
-...; CUDA without a GPU is an error, never a CPU run) and ``fast_path`` (default True; False
+A thin class over :mod:`qbridge.sim.statevector`. Options: ``device`` and ``fast_path`` (default True; False
 simulates every circuit gate by gate: slower, but second-order derivatives and ``torch.func``
 transforms work through it, which the fast path's hand-written backwards do not support;
 inside a ``torch.func`` transform the gate-by-gate path is taken on its own).
 Precision comes with each run (``RunConfig.precision``: "single" -> complex64, "double" ->
 complex128).
 
-Results keep torch tensors (probabilities, state vectors, expectation values) so that gradients
-flow to parameter values and input vectors given as tensors with ``requires_grad``.
+Where it computes. Without ``device`` (the default) the backend follows its inputs, as a torch
+module does: a task whose parameter values or inputs are tensors on ``cuda:0`` is simulated on
+``cuda:0``; a task of NumPy arrays on the CPU. Tensors of one task on two devices are a
+:class:`~qbridge.exceptions.DeviceMismatchError`. ``device="cuda"`` (or "cuda:1", "cpu") pins the
+backend: NumPy data is moved there, and tensors on another device are a DeviceMismatchError that
+names the fix -- never a silent copy. CUDA without a GPU is an error, never a CPU run.
+
+What comes back (the library's result convention, README "Results"): a task given NumPy arrays
+(or nothing) gets NumPy results on the host (float64 probabilities and expectation values,
+complex128 state vectors), whatever device simulated it; a task given torch tensors gets torch
+tensors on the device it ran on, in the run's precision, carrying autograd history back to the
+tensors that require grad.
 
 Dispatch (:func:`qbridge.sim.fastpath.choose_method`): a circuit that encodes one input on all
 qubits and then has only gates, run with one parameter binding, takes the unitary path with at
@@ -26,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..exceptions import BackendUnavailableError
+from ..exceptions import BackendUnavailableError, DeviceMismatchError
 from ..ir.gates import GATES
 from ..sim import fastpath
 from ..sim import statevector as sv
@@ -55,41 +64,71 @@ def _functorch_active() -> bool:
     return bool(probe()) if probe is not None else False
 
 
+def _checked_device(device: Any) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise BackendUnavailableError(f"invalid torch device {device!r}: {exc}", backend="torch") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise BackendUnavailableError(f"unsupported torch device type {dev.type!r}; use 'cpu' or 'cuda'", backend="torch")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"device={str(device)!r} was asked for but PyTorch sees no CUDA GPU (torch.cuda.is_available() "
+                "is False); use device='cpu', leave device unset to compute where the inputs are, or use a "
+                "machine with a GPU and a CUDA build of torch",
+                backend="torch",
+            )
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= torch.cuda.device_count():
+            raise BackendUnavailableError(
+                f"device {str(device)!r} does not exist: {torch.cuda.device_count()} GPU(s) visible", backend="torch"
+            )
+        dev = torch.device("cuda", index)  # "cuda" and "cuda:0" are one device: compare them as one
+    return dev
+
+
+def _same_device(dev: torch.device) -> torch.device:
+    """``dev`` with a CUDA index filled in, so that "cuda" and "cuda:0" compare equal."""
+    if dev.type == "cuda" and dev.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return dev
+
+
+def _tensor_devices(task: Any) -> set[torch.device]:
+    vals = [task.parameter_values, *task.inputs.values()]
+    return {_same_device(v.device) for v in vals if torch.is_tensor(v)}
+
+
+def _host(x: Any) -> Any:
+    """A result array as NumPy on the host: float64 for real data, complex128 for complex."""
+    if x is None:
+        return None
+    x = x.detach()
+    return x.to("cpu", torch.complex128 if x.is_complex() else torch.float64).numpy()
+
+
 class TorchBackend(Backend):
     name = "torch"
     description = "Embedded batched, differentiable PyTorch state-vector simulator (CPU or CUDA)."
 
-    def __init__(self, *, name: str | None = None, device: str = "cpu", fast_path: bool = True, **options: Any) -> None:
+    def __init__(self, *, name: str | None = None, device: str | torch.device | None = None, fast_path: bool = True,
+                 **options: Any) -> None:
         if options:
             raise TypeError(
                 f"unknown option(s) for the torch backend: {sorted(options)}; it accepts 'device' and 'fast_path'"
             )
         if not isinstance(fast_path, bool):
             raise TypeError(f"fast_path must be True or False, got {fast_path!r}")
-        super().__init__(name=name, device=device, fast_path=fast_path)
+        super().__init__(name=name, device=None if device is None else str(device), fast_path=fast_path)
         self.fast_path = fast_path
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError) as exc:
-            raise BackendUnavailableError(f"invalid torch device {device!r}: {exc}", backend="torch") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise BackendUnavailableError(
-                "device='cuda' was asked for but PyTorch sees no CUDA GPU (torch.cuda.is_available() "
-                "is False); use device='cpu' or a machine with a GPU and a CUDA build of torch",
-                backend="torch",
-            )
-        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise BackendUnavailableError(
-                f"device {device!r} does not exist: {torch.cuda.device_count()} GPU(s) visible", backend="torch"
-            )
-        if dev.type not in ("cpu", "cuda"):
-            raise BackendUnavailableError(f"unsupported torch device type {dev.type!r}; use 'cpu' or 'cuda'", backend="torch")
-        self.device = dev
+        #: the pinned device, or None: simulate where each task's tensors are (CPU for NumPy data)
+        self.device = None if device is None else _checked_device(device)
         self._target = Target(
             num_qubits=MAX_QUBITS,
             native_gates=frozenset(GATES) | {"unitary"},
             gradient_methods=("backprop",),
-            gpu=dev.type == "cuda",
+            gpu=self.device is not None and self.device.type == "cuda",
             seeded=True,
         )
 
@@ -104,6 +143,27 @@ class TorchBackend(Backend):
             return circuit
         return circuit.without_measurements()
 
+    def _device_for(self, task: Any) -> torch.device:
+        """Where ``task`` runs: the pinned device, else where its tensors are (CPU for NumPy)."""
+        found = _tensor_devices(task)
+        if self.device is not None:
+            stray = sorted(str(d) for d in found if d != self.device)
+            if stray:
+                raise DeviceMismatchError(
+                    f"the torch backend is pinned to {self.device} but was given tensors on {', '.join(stray)}; "
+                    f"move them with .to({str(self.device)!r}), or create the backend without device= so that it "
+                    "computes where its inputs are",
+                    backend=self._name,
+                )
+            return self.device
+        if len(found) > 1:
+            raise DeviceMismatchError(
+                f"one task holds tensors on several devices ({', '.join(sorted(map(str, found)))}); move the "
+                "parameter values and inputs to one device (a module: model.to(device) and inputs on that device)",
+                backend=self._name,
+            )
+        return found.pop() if found else torch.device("cpu")
+
     def _dtype(self, config: RunConfig) -> torch.dtype:
         return torch.complex128 if config.precision == "double" else torch.complex64
 
@@ -114,19 +174,20 @@ class TorchBackend(Backend):
         out: list[TaskResult] = []
         for comp, seed in zip(tasks, seeds):
             task = comp.task
+            device = self._device_for(task)
             n = comp.circuit.num_qubits
             values = _bindings_for(comp.circuit, task)
             method = "gates"
             if self.fast_path and not _functorch_active():
                 method = fastpath.choose_method(comp.circuit, values, task.inputs)
             if method != "gates":
-                fast = fastpath.run_fast(comp.circuit, values, task.inputs, dtype=dtype, device=self.device, method=method)
+                fast = fastpath.run_fast(comp.circuit, values, task.inputs, dtype=dtype, device=device, method=method)
                 B = fast.batch_size
                 probs = fast.probabilities()
                 state = fast.statevector() if task.statevector else None
                 ev = fast.expectation_values(task.observables) if task.observables and config.shots is None else None
             else:
-                state = sv.simulate(comp.circuit, values, task.inputs, dtype=dtype, device=self.device)
+                state = sv.simulate(comp.circuit, values, task.inputs, dtype=dtype, device=device)
                 if state.shape[0] == 1 and task.batch_size > 1:
                     # nothing varies along the batch (no parameters, no inputs): every row is equal
                     state = state.expand(task.batch_size, -1)
@@ -134,6 +195,8 @@ class TorchBackend(Backend):
                 probs = sv.probabilities(state)
                 ev = sv.expectation_values(state, task.observables) if task.observables and config.shots is None else None
             if config.shots is None:
+                if not _tensor_devices(task):  # NumPy in, NumPy out (module docstring)
+                    probs, state, ev = _host(probs), _host(state), _host(ev)
                 out.append(
                     TaskResult(
                         batch_size=B,
@@ -141,7 +204,7 @@ class TorchBackend(Backend):
                         probabilities=probs,
                         statevector=state if task.statevector else None,
                         expectation_values=ev,
-                        metadata={"device": str(self.device), "dtype": str(dtype), "method": method},
+                        metadata={"device": str(device), "dtype": str(dtype), "method": method},
                     )
                 )
             else:
@@ -154,7 +217,7 @@ class TorchBackend(Backend):
                             {bitstring(int(i), n): int(row[i]) for i in np.flatnonzero(row)} for row in counts
                         ),
                         shots=config.shots,
-                        metadata={"device": str(self.device), "method": method},
+                        metadata={"device": str(device), "method": method},
                     )
                 )
         return out

@@ -71,12 +71,17 @@ def reference(task: Task):
     from ..backends.registry import get_backend
 
     r = get_backend("torch").run(task, precision="double").result()[0]
-    out = {"probs": r.probabilities.detach().numpy()}
+    out = {"probs": _numpy(r.probabilities)}
     if r.statevector is not None:
-        out["state"] = r.statevector.detach().numpy()
+        out["state"] = _numpy(r.statevector)
     if r.expectation_values is not None:
-        out["ev"] = r.expectation_values.detach().numpy()
+        out["ev"] = _numpy(r.expectation_values)
     return out
+
+
+def _numpy(x) -> np.ndarray:
+    """Torch results (tasks given tensors) or NumPy results (tasks given arrays) as NumPy."""
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
 def count_z(counts: dict[str, int], probs: np.ndarray, shots: int) -> float:

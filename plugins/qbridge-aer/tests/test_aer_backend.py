@@ -127,9 +127,9 @@ def test_random_circuits_exact(aer, ref, seed):
     task = Task(c, vals, observables=observables_for(n, seed), statevector=True)
     got = aer.run(task, precision="double").result()[0]
     want = ref.run(task, precision="double").result()[0]
-    err_p = np.abs(got.probabilities - want.probabilities.numpy()).max()
-    err_sv = np.abs(got.statevector - want.statevector.numpy()).max()  # global phase included
-    err_ev = np.abs(got.expectation_values - want.expectation_values.numpy()).max()
+    err_p = np.abs(got.probabilities - np.asarray(want.probabilities)).max()
+    err_sv = np.abs(got.statevector - np.asarray(want.statevector)).max()  # global phase included
+    err_ev = np.abs(got.expectation_values - np.asarray(want.expectation_values)).max()
     _note("probabilities", err_p)
     _note("statevector", err_sv)
     _note("expectation", err_ev)
@@ -148,8 +148,8 @@ def test_other_exact_methods(ref, method):
     task = Task(c, values_for(c, 3, 4), inputs={"x": x}, observables=("XIYZIZ",))
     got = backend.run(task, precision="double").result()[0]
     want = ref.run(task, precision="double").result()[0]
-    np.testing.assert_allclose(got.probabilities, want.probabilities.numpy(), atol=1e-9)
-    np.testing.assert_allclose(got.expectation_values, want.expectation_values.numpy(), atol=1e-9)
+    np.testing.assert_allclose(got.probabilities, np.asarray(want.probabilities), atol=1e-9)
+    np.testing.assert_allclose(got.expectation_values, np.asarray(want.expectation_values), atol=1e-9)
 
 
 def test_single_precision_is_close(aer, ref):
@@ -157,7 +157,7 @@ def test_single_precision_is_close(aer, ref):
     task = Task(c, values_for(c, 4, 3))
     got = aer.run(task).result()[0]  # default precision: single
     want = ref.run(task, precision="double").result()[0]
-    err = np.abs(got.probabilities - want.probabilities.numpy()).max()
+    err = np.abs(got.probabilities - np.asarray(want.probabilities)).max()
     _note("probabilities (single precision)", err)
     assert err < 1e-5
 
@@ -169,7 +169,7 @@ def test_random_circuits_shots_within_5_sigma(aer, ref, seed):
     vals = values_for(c, 4, seed)
     shots = 4000
     got = aer.run(Task(c, vals), shots=shots, seed=seed + 1).result()[0]
-    want = ref.run(Task(c, vals), precision="double").result()[0].probabilities.numpy()
+    want = ref.run(Task(c, vals), precision="double").result()[0].probabilities
     assert got.probabilities is None and got.shots == shots
     for b in range(4):  # each row has its own binding: catches a mixed-up binding order
         assert_counts_within_5_sigma(got.counts[b], want[b], shots)
@@ -199,7 +199,7 @@ def test_measured_subset(aer, ref):
     got = aer.run(Task(c, vals), precision="double").result()[0]
     want = ref.run(Task(c, vals), precision="double").result()[0]
     assert got.num_qubits == 2 and got.probabilities.shape == (5, 4)
-    np.testing.assert_allclose(got.probabilities, want.probabilities.numpy(), atol=1e-10)
+    np.testing.assert_allclose(got.probabilities, np.asarray(want.probabilities), atol=1e-10)
     shots = aer.run(Circuit(4).x(3).measure([3, 1]), shots=20).result()[0]
     assert shots.counts[0] == {"10": 20}  # qubit 3 first, as measured
 
@@ -209,7 +209,7 @@ def test_shot_based_expectation_values(aer, ref):
     vals = values_for(c, 3, 5)
     obs = observables_for(3, 5)
     got = aer.run(Task(c, vals, observables=obs), shots=8000, seed=3).result()[0]
-    want = ref.run(Task(c, vals, observables=obs), precision="double").result()[0].expectation_values.numpy()
+    want = ref.run(Task(c, vals, observables=obs), precision="double").result()[0].expectation_values
     assert np.all(got.stderr > 0)
     assert np.all(np.abs(got.expectation_values - want) <= 5 * got.stderr + 1e-9)
 
@@ -255,15 +255,15 @@ def test_amplitude_encoding_batch(aer, ref):
     task = Task(c, vals, inputs={"x": x}, observables=("XZYI",), statevector=True)
     got = aer.run(task, precision="double").result()[0]
     want = ref.run(task, precision="double").result()[0]
-    err = np.abs(got.statevector - want.statevector.numpy()).max()
+    err = np.abs(got.statevector - np.asarray(want.statevector)).max()
     _note("statevector (amplitude encoding)", err)
     assert err < 1e-6
-    np.testing.assert_allclose(got.expectation_values, want.expectation_values.numpy(), atol=1e-6)
+    np.testing.assert_allclose(got.expectation_values, np.asarray(want.expectation_values), atol=1e-6)
     # one row of parameters shared by every input row (broadcast), padded real inputs
     task = Task(c, vals[:1], inputs={"x": rng.uniform(0, 1, (5, 6))})
     got = aer.run(task, precision="double").result()[0]
     want = ref.run(task, precision="double").result()[0]
-    np.testing.assert_allclose(got.probabilities, want.probabilities.numpy(), atol=1e-10)
+    np.testing.assert_allclose(got.probabilities, np.asarray(want.probabilities), atol=1e-10)
     assert aer.stats["transpiles"] - before <= 2  # per circuit and mode, never per row
 
 
@@ -271,7 +271,7 @@ def test_fixed_amplitude_vector(aer, ref):
     c = Circuit(3).amplitude_encode([1, 2, 3, 4, 5, 0, 0, 1j]).h(1)
     got = aer.run(Task(c, statevector=True), precision="double").result()[0]
     want = ref.run(Task(c, statevector=True), precision="double").result()[0]
-    np.testing.assert_allclose(got.statevector, want.statevector.numpy(), atol=1e-10)
+    np.testing.assert_allclose(got.statevector, np.asarray(want.statevector), atol=1e-10)
 
 
 # -- GPU -------------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def test_gpu_backend_unavailable_with_reason_or_runs():
         vals = values_for(c, 4, 3)
         got = gpu.run(Task(c, vals), precision="double").result()[0]
         want = qbridge.get_backend("torch").run(Task(c, vals), precision="double").result()[0]
-        np.testing.assert_allclose(got.probabilities, want.probabilities.numpy(), atol=1e-8)
+        np.testing.assert_allclose(got.probabilities, np.asarray(want.probabilities), atol=1e-8)
         return
     assert "qiskit-aer-gpu" in info.reason or "GPU" in info.reason
     with pytest.raises(BackendUnavailableError, match="aer"):

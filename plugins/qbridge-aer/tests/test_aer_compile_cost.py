@@ -36,7 +36,7 @@ def test_new_circuits_build_the_target_once(monkeypatch):
     ref = qbridge.get_backend("torch")
     for k, p in enumerate(probs):
         c = Circuit(3).ry(0, a).crx(0, 1, 0.3 * k + 0.1).cx(1, 2).rzz(0, 2, a + 0.2)
-        expected = ref.run((c, [[0.7]]), precision="double").result()[0].probabilities[0].numpy()
+        expected = ref.run((c, [[0.7]]), precision="double").result()[0].probabilities[0]
         np.testing.assert_allclose(p, expected, atol=1e-10)
 
 
@@ -66,6 +66,6 @@ def test_shots_with_encoded_inputs_keep_measurement_sampling():
     (prog,) = [p for (circ, exact, *_), p in backend._programs.items() if not exact]
     ops = set(prog.circuit.count_ops())
     assert not ops & {"initialize", "reset", "state_preparation"}, ops
-    exact = qbridge.get_backend("torch").run(task, precision="double").result()[0].probabilities.numpy()
+    exact = qbridge.get_backend("torch").run(task, precision="double").result()[0].probabilities
     for b in range(3):
         assert_counts_consistent(result.get_counts(b), exact[b], shots, f"row {b}")

@@ -30,7 +30,7 @@ def fake():
 
 
 def ideal_probabilities(task: Task) -> np.ndarray:
-    return qbridge.get_backend("torch").run(task, precision="double").result()[0].probabilities.numpy()
+    return qbridge.get_backend("torch").run(task, precision="double").result()[0].probabilities
 
 
 def empirical(counts: dict[str, int], width: int) -> np.ndarray:
