@@ -25,6 +25,7 @@ with ``input_gradient="error"``; see :mod:`qbridge.nn.gradients`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -47,7 +48,23 @@ from .gradients import (
     Program,
 )
 
-__all__ = ["QuantumLayer", "RunPreview", "resolve_backend", "parse_readout"]
+__all__ = ["QuantumLayer", "RunPreview", "resolve_backend", "parse_readout", "own_precision"]
+
+
+def own_precision(device: torch.device) -> contextlib.AbstractContextManager:
+    """Switch ``torch.autocast`` off for a quantum computation on ``device``.
+
+    Under autocast the classical layers of a model run in bfloat16/float16, but a circuit's
+    amplitudes do not survive that rounding (errors of 1e-2 where every backend is held to
+    1e-5): the simulation keeps the precision of the layer's weights (complex64 for float32,
+    complex128 for float64), and its outputs come back in the weights' dtype.
+    """
+    kind = device.type
+    try:
+        on = torch.is_autocast_enabled(kind)
+    except (TypeError, RuntimeError):  # a device type autocast does not know (meta, ...)
+        on = False
+    return torch.autocast(kind, enabled=False) if on else contextlib.nullcontext()
 
 
 def resolve_backend(backend: str | Backend | None, options: dict | None = None) -> Backend:
@@ -286,7 +303,7 @@ class QuantumLayer(nn.Module):
         for n in self.input_names:
             x = given[n]
             if not torch.is_tensor(x):
-                x = torch.as_tensor(np.asarray(x), dtype=self.weights.dtype)
+                x = torch.as_tensor(np.asarray(x), dtype=self.weights.dtype, device=self.weights.device)
             if x.dim() < 1:
                 raise ValueError(f"input {n!r} needs a feature axis: shape (..., d)")
             if x.shape[-1] > self.input_sizes[n]:
@@ -323,7 +340,8 @@ class QuantumLayer(nn.Module):
         if idx is not None and idx.numel() == 0:
             outs = [self.weights.new_zeros((N, p.out_dim)) for p in self.programs]
         else:
-            outs = self._run(flat)
+            with own_precision(self.weights.device):
+                outs = self._run(flat)
             if idx is not None:
                 outs = [o.new_zeros((N, o.shape[1])).index_copy(0, idx.to(o.device), o) for o in outs]
         outs = [o.reshape(*lead, o.shape[-1]) for o in outs]
@@ -342,9 +360,11 @@ class QuantumLayer(nn.Module):
         xs = [flat[n] for n in self.input_names]
         if self.gradient_method == "adjoint" and not callable(getattr(self.backend, "vjp", None)):
             # the backend differentiates its results in the weights; inputs by the shift rule
-            outs = self.executor.forward(self.weights, {n: x.detach() for n, x in flat.items()})
-            outs = [o if torch.is_tensor(o) else torch.as_tensor(o) for o in outs]
-            outs = [o.to(self.weights.dtype) for o in outs]
+            # the SDK runs on the host: the weights go there by a differentiable copy, the inputs detached
+            outs = self.executor.forward(self.weights.to("cpu"), {n: x.detach().cpu() for n, x in flat.items()})
+            # the SDK computes on the host: results come back to the layer's device (differentiably)
+            outs = [(o if torch.is_tensor(o) else torch.from_numpy(np.asarray(o))).to(device=self.weights.device, dtype=self.weights.dtype)
+                    for o in outs]
             if torch.is_grad_enabled() and any(x.requires_grad for x in xs):
                 w = self.weights.detach().to("cpu", torch.float64).numpy()
                 outs = list(InputShiftFunction.apply(self.executor, self.input_names, w, len(outs), *outs, *xs))

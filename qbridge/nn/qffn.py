@@ -60,7 +60,7 @@ from ..backends.base import Backend
 from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum
 from .ansatz import build_ansatz, cnot_ring
-from .layer import QuantumLayer, RunPreview
+from .layer import QuantumLayer, RunPreview, own_precision
 
 __all__ = ["QFFN", "default_pauli_observables", "classical_ffn_parameters"]
 
@@ -166,16 +166,20 @@ class QFFN(nn.Module):
         if x.shape[-1] != self.d_model:
             raise ValueError(f"QFFN expects (..., {self.d_model}) inputs, got {tuple(x.shape)}")
         lead = x.shape[:-1]
-        flat = x.reshape(-1, self.d_model)  # (N, d)
-        r = torch.linalg.vector_norm(flat, dim=1, keepdim=True)  # (N, 1); its gradient at 0 is 0
-        e = self.quantum(flat)  # (N, 2^n) or (N, K); zero rows come back as zeros
-        if self.readout == "probabilities":
-            # y = gain * r (N p - 1) / sqrt(N) + bias, as two fused multiply-adds; a zero row has
-            # r = 0 and so gives exactly the bias
-            t = torch.addcmul(-r / self.scale, e[:, : self.d_model], r * self.scale)  # (N, d)
-            y = torch.addcmul(self.bias, t, self.gain) if self.gain is not None else t
-        else:
-            y = torch.addcmul(self.bias, r, self.proj(e))
+        w = self.quantum.weights
+        # the norm and the readout belong to the quantum part: they run in the module's own
+        # precision, under autocast too (layer.own_precision), on bfloat16 inputs as well
+        with own_precision(w.device):
+            flat = x.reshape(-1, self.d_model).to(w.dtype)  # (N, d)
+            r = torch.linalg.vector_norm(flat, dim=1, keepdim=True)  # (N, 1); its gradient at 0 is 0
+            e = self.quantum(flat)  # (N, 2^n) or (N, K); zero rows come back as zeros
+            if self.readout == "probabilities":
+                # y = gain * r (N p - 1) / sqrt(N) + bias, as two fused multiply-adds; a zero row has
+                # r = 0 and so gives exactly the bias
+                t = torch.addcmul(-r / self.scale, e[:, : self.d_model], r * self.scale)  # (N, d)
+                y = torch.addcmul(self.bias, t, self.gain) if self.gain is not None else t
+            else:
+                y = torch.addcmul(self.bias, r, self.proj(e))
         return y.reshape(*lead, self.d_model)
 
     def preview(self, batch_size: int, seq_len: int = 1, **kwargs: Any) -> RunPreview:

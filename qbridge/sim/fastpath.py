@@ -780,7 +780,7 @@ def _theta(circuit: Circuit, parameter_values: Any, rdtype, device) -> torch.Ten
     if bp != 1:
         raise ValueError(f"the unitary path needs one parameter binding, got {bp}")
     if not isinstance(parameter_values, Mapping):
-        pv = parameter_values if torch.is_tensor(parameter_values) else torch.as_tensor(np.asarray(parameter_values))
+        pv = parameter_values if torch.is_tensor(parameter_values) else torch.as_tensor(np.asarray(parameter_values), device=device)
         return pv.to(device=device, dtype=rdtype).reshape(-1)
     return torch.stack([cols[n].reshape(()) for n in circuit.parameter_names])
 

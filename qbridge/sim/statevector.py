@@ -146,7 +146,7 @@ def normalised_rows(x: Any, size: int, cdtype, device, name: str) -> torch.Tenso
     """Rows of ``x`` (B, d <= size) divided by their norms; real stays real (in the real dtype
     of ``cdtype``). NaN/inf entries and zero rows are refused with a typed error; finite rows
     whose norm overflows are rescaled by their largest entry first (:func:`checked_row_norms`)."""
-    t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
+    t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x), device=device)
     if t.dim() == 1:
         t = t.unsqueeze(0)
     if t.dim() != 2:

@@ -425,7 +425,7 @@ class _Torch:
 
         if isinstance(x, (list, tuple)):
             return torch.stack([_Torch._t(v) for v in x])
-        return x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
+        return x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x), device="cpu")
 
     @classmethod
     def rows(cls, x: Any, B: int, dim: int):
@@ -437,14 +437,15 @@ class _Torch:
         import torch
 
         cols = [cls._t(x).to(torch.float64).reshape(-1).expand(B) for x in xs]
-        return torch.stack(cols, dim=1) if cols else torch.zeros((B, 0), dtype=torch.float64)
+        return torch.stack(cols, dim=1) if cols else torch.zeros((B, 0), dtype=torch.float64, device="cpu")
 
     @staticmethod
     def combine(values, weights: np.ndarray, constants: np.ndarray, B: int):
         import torch
 
-        w = torch.as_tensor(weights, dtype=torch.float64)
-        c = torch.as_tensor(constants, dtype=torch.float64)
+        # PennyLane computes on the host; the layer moves results to its own device afterwards
+        w = torch.as_tensor(weights, dtype=torch.float64, device="cpu")
+        c = torch.as_tensor(constants, dtype=torch.float64, device="cpu")
         return c.unsqueeze(0) + values @ w.T
 
 

@@ -131,7 +131,7 @@ def pennylane_op(op: Instruction, columns: Mapping[str, Any] | None = None, *, t
         raise GateError(f"no PennyLane operation for {op.name!r}", instruction=op.name)
     params = list(g.fixed) if g.fixed else [_value(p, columns or {}) for p in op.params]
     if torch_params and len(params) > 1:
-        params = [p if torch.is_tensor(p) else torch.tensor(float(p), dtype=torch.float64) for p in params]
+        params = [p if torch.is_tensor(p) else torch.tensor(float(p), dtype=torch.float64, device="cpu") for p in params]
     pl = getattr(qml, g.op)(*params, wires=list(op.qubits))
     return qml.adjoint(pl) if g.adjoint else pl
 
