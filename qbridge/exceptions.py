@@ -25,6 +25,7 @@ __all__ = [
     "BackendUnavailableError",
     "ValidationError",
     "DeviceMismatchError",
+    "DeviceUnavailableError",
     "JobError",
     "BudgetExceededError",
 ]
@@ -94,6 +95,10 @@ class BackendUnavailableError(BackendError):
 
 class ValidationError(BackendError, ValueError):
     """A task does not fit the backend's target (qubits, gates, shots, connectivity, batch)."""
+
+
+class DeviceUnavailableError(BackendUnavailableError):
+    """A torch device was asked for that this machine does not have (``cuda`` without a GPU)."""
 
 
 class DeviceMismatchError(ValidationError):

@@ -235,3 +235,103 @@ def test_cuda_without_a_gpu_is_an_error_not_a_cpu_run():
         qbridge.get_backend("torch", device="cuda")
     with pytest.raises(qbridge.exceptions.BackendUnavailableError, match="no CUDA GPU"):
         QFFN(8, backend_options={"device": "cuda"})
+
+
+# -- Hugging Face models ------------------------------------------------------------------------
+
+def _tiny_hf(arch: str):
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    common = dict(bos_token_id=0, eos_token_id=None, pad_token_id=0)
+    if arch == "gpt2":
+        cfg = transformers.GPT2Config(n_layer=2, n_embd=16, n_head=4, vocab_size=30, n_positions=32,
+                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **common)
+        return transformers.GPT2LMHeadModel(cfg)
+    ccls, mcls = ((transformers.LlamaConfig, transformers.LlamaForCausalLM) if arch == "llama"
+                  else (transformers.Qwen2Config, transformers.Qwen2ForCausalLM))
+    cfg = ccls(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
+               num_key_value_heads=2, vocab_size=30, max_position_embeddings=32, **common)
+    return mcls(cfg)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "qwen2"])
+def test_hybrid_hf_models_create_no_tensor_on_an_implicit_device(arch):
+    import qbridge.hf as qh
+
+    model = qh.hybridize(_tiny_hf(arch), ffn_fraction=0.5, head_fraction=0.5, depth=2)
+    ids = torch.randint(1, 30, (2, 6))
+    mask = torch.ones_like(ids)
+    mask[0, :2] = 0  # left padding: the zero-row paths of the quantum layers
+    with implicit_device_guard():
+        out = model(input_ids=ids, attention_mask=mask, labels=ids)
+        out.loss.backward()
+        model.eval()
+        with torch.no_grad():
+            gen = model.generate(ids, attention_mask=mask, max_new_tokens=3, do_sample=False)
+    assert gen.shape == (2, 9) and gen.device.type == "cpu"
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+# -- training and the demo ----------------------------------------------------------------------
+
+def test_resolve_device():
+    from qbridge.exceptions import DeviceUnavailableError
+    from qbridge.train.loop import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="'auto', 'cpu'"):
+        resolve_device("tpu")
+    if torch.cuda.is_available():
+        assert resolve_device("auto").type == "cuda" and resolve_device("cuda") == resolve_device("cuda:0")
+    else:
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(DeviceUnavailableError, match="--device cpu"):
+            resolve_device("cuda")
+
+
+def test_train_cli_refuses_cuda_without_a_gpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    from click.testing import CliRunner
+
+    from qbridge.cli import main
+
+    res = CliRunner().invoke(main, ["train", "--family", "tiny", "--steps", "1", "--device", "cuda",
+                                    "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code != 0 and "no CUDA GPU" in res.output
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_speed_ratio_spread():
+    from qbridge.train.metrics import speed_ratio
+
+    base = [1.0] * 10
+    other = [2.0] * 5 + [1.0] * 5  # half the run at half speed, half at equal speed
+    sp = speed_ratio(base, other, segments=2)
+    assert sp == {"median": 0.75, "min": 0.5, "max": 1.0, "segments": 2}
+    assert speed_ratio([], [])["segments"] == 0
+
+
+def test_readable_numbers():
+    from qbridge.train.plots import readable
+
+    assert [readable(v) for v in (525568, 1234.4, 123.4, 12.34, 4.5678, 0.0123, 0.00012)] == [
+        "525,568", "1,234", "123", "12.3", "4.568", "0.012", "1.20e-04"]
+
+
+def test_checkpoint_rng_states_stay_on_the_host(tmp_path):
+    """Checkpoints map model and optimizer tensors to the loading trainer's device; the RNG
+    states (byte tensors) go back to the host where torch needs them."""
+    from qbridge.train import TokenData, TrainConfig, Trainer
+
+    data = TokenData(torch.randint(0, 17, (4000,)))
+    cfg = TrainConfig(steps=2, batch_size=2, context=8, eval_batches=1, eval_batch_size=2, device="cpu")
+    tr = Trainer(_tiny_gpt(True), data, cfg)
+    tr.fit()
+    path = tr.save(tmp_path / "c.pt")
+    state = torch.load(path, weights_only=True)
+    assert state["cuda_rng"] is None and len(state["step_seconds"]) == 2
+    again = Trainer(_tiny_gpt(True), data, cfg).load(path)
+    assert again.step == 2 and again.step_seconds == tr.step_seconds
+    assert all(torch.equal(a, b) for a, b in zip(again.model.state_dict().values(), tr.model.state_dict().values()))

@@ -25,12 +25,14 @@ from ._common import reports_errors
 @click.option("--depth", type=int, default=4, show_default=True, help="QFFN circuit depth.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+@click.option("--device", default="auto", show_default=True,
+              help="Where the models train: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N.")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-backend lines.")
 @reports_errors
-def demo(quick, out, corpus, steps, shots, backends, model, depth, seed, threads, quiet) -> None:
+def demo(quick, out, corpus, steps, shots, backends, model, depth, seed, threads, device, quiet) -> None:
     """Train a classical GPT and its hybrid twin, compare backends, write a report."""
     from ..train.demo import DemoOptions, run_demo
 
     names = None if backends is None else [b.strip() for b in backends.split(",") if b.strip()]
     run_demo(DemoOptions(out=out, corpus=corpus, quick=quick, steps=steps, seed=seed, threads=threads, shots=shots,
-                         backends=names, model=model, depth=depth, progress=not quiet))
+                         backends=names, model=model, depth=depth, progress=not quiet, device=device))

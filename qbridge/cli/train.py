@@ -71,7 +71,8 @@ def _parse_hybrid(value: str | None) -> tuple[float, float] | None:
 @click.option("--out", "out", type=click.Path(file_okay=False), default="qbridge-train-out", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True,
+              help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
 def train(**kw) -> None:
@@ -79,6 +80,7 @@ def train(**kw) -> None:
     import torch
 
     from ..train import TokenData, TrainConfig, Trainer, load_corpus, load_tokenizer, train_tokenizer
+    from ..train.loop import device_info, resolve_device
     from ..train.plots import have_matplotlib, plot_training_curves
     from ..train.report import markdown_table, rich_table
     from ..train.runs import ModelSpec, build_model
@@ -91,6 +93,7 @@ def train(**kw) -> None:
         saved = json.loads(run_file.read_text())
         steps = kw["steps"]
         kw = {**saved, "steps": steps, "resume": True, "quiet": kw["quiet"], "threads": kw["threads"], "device": kw["device"]}
+    device = resolve_device(kw["device"])  # before any work: a missing GPU is an error, not a CPU run
     hyb = _parse_hybrid(kw["hybrid"])
     ffn_f, head_f = hyb if hyb is not None else (kw["ffn_fraction"], kw["head_fraction"])
     torch.set_num_threads(max(1, kw["threads"]))
@@ -109,11 +112,13 @@ def train(**kw) -> None:
                      attention=kw["attention"], seed=kw["seed"])
     cfg = TrainConfig(steps=kw["steps"], batch_size=kw["batch_size"], context=kw["context"], lr=kw["lr"],
                       weight_decay=kw["weight_decay"], warmup=kw["warmup"], schedule=kw["schedule"], clip=kw["clip"],
-                      seed=kw["seed"], device=kw["device"], eval_interval=kw["eval_interval"],
+                      seed=kw["seed"], device=str(device), eval_interval=kw["eval_interval"],
                       eval_batches=kw["eval_batches"])
     specs = [("hybrid" if spec.hybrid else "classical", spec)]
     if kw["compare"] and spec.hybrid:
         specs.insert(0, ("classical", spec.classical()))
+    info = device_info(device)
+    click.echo(f"device: {info['device']}" + (f" ({info['gpu']}, {info['gpu_memory_gb']} GiB)" if "gpu" in info else ""))
     click.echo(f"corpus: {kw['corpus'] or 'pydoc_data.topics'} ({len(text):,} characters), {tok.kind} tokenizer, "
                f"vocabulary {tok.vocab_size}; train {data.train.numel():,} / test {data.test.numel():,} tokens")
     results = {}
@@ -144,7 +149,7 @@ def train(**kw) -> None:
     cols = [("model", "model", None), ("params", "params", None), ("test_loss", "test loss", ".4f"),
             ("test_ppl", "test perplexity", ".3f"), ("train_tok_s", "train tokens/s", ",.0f"),
             ("speed", "speed vs classical", ".2f"), ("infer_tok_s", "inference tokens/s", ",.0f"),
-            ("peak_mb", "peak RSS MB", ".0f")]
+            ("peak_mb", "peak GPU MB" if device.type == "cuda" else "peak RSS MB", ".0f")]
     from rich.console import Console
 
     console = Console()

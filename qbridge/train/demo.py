@@ -39,7 +39,8 @@ from torch import nn
 
 from ._optional import have as _have
 from .agreement import backend_agreement, cloud_costs
-from .loop import TrainConfig, Trainer
+from .loop import TrainConfig, Trainer, device_info, resolve_device
+from .metrics import speed_ratio
 from .models import GPTConfig, TinyGPT, build_hf_model, hybridize
 from .plots import have_matplotlib, plot_bars, plot_training_curves
 from .report import fmt, markdown_table, rich_table
@@ -68,6 +69,7 @@ class DemoOptions:
     model: str = "auto"  # "auto" | "gpt2" | "tiny"
     depth: int = 4
     progress: bool = True
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:N"
 
 
 def _quantum_params(model: nn.Module) -> int:
@@ -121,6 +123,9 @@ def run_demo(opts: DemoOptions, echo: Callable[[Any], None] | None = None) -> di
         size["steps"] = opts.steps
         size["warmup"] = min(size["warmup"], max(0, opts.steps // 10))
     shots = opts.shots or size["shots"]
+    device = resolve_device(opts.device)  # a missing GPU is an error before anything runs
+    dev_info = device_info(device)
+    device_text = dev_info["device"] + (f" ({dev_info['gpu']})" if "gpu" in dev_info else "")
     threads_before = torch.get_num_threads()
     torch.set_num_threads(max(1, opts.threads))
     out = Path(opts.out)
@@ -134,7 +139,7 @@ def run_demo(opts: DemoOptions, echo: Callable[[Any], None] | None = None) -> di
         tok = CharTokenizer.train(text)
         data = TokenData(tok.encode(text), train_fraction=0.9, test_fraction=0.1)
         tok.save(out / "tokenizer.json")
-        say(f"[bold]qbridge demo[/bold]{' (quick)' if opts.quick else ''}: corpus {corpus_name}, {len(text):,} characters, "
+        say(f"[bold]qbridge demo[/bold]{' (quick)' if opts.quick else ''} on {device_text}: corpus {corpus_name}, {len(text):,} characters, "
             f"{tok.vocab_size} symbols; train {data.train.numel():,} / test {data.test.numel():,} tokens")
 
         # 2. the two models
@@ -147,7 +152,8 @@ def run_demo(opts: DemoOptions, echo: Callable[[Any], None] | None = None) -> di
             f"{_quantum_layer_indices(hybrid)}")
         cfg = TrainConfig(steps=size["steps"], batch_size=size["batch_size"], context=size["context"], lr=size["lr"],
                           warmup=size["warmup"], weight_decay=0.01, clip=1.0, seed=opts.seed,
-                          eval_interval=max(1, size["steps"] // 5), eval_batches=size["eval_batches"])
+                          eval_interval=max(1, size["steps"] // 5), eval_batches=size["eval_batches"],
+                          device=str(device))
         runs = {}
         for label, model in (("classical", classical), ("hybrid", hybrid)):
             tr = Trainer(model, data, cfg, label=label, progress=opts.progress)
@@ -159,6 +165,7 @@ def run_demo(opts: DemoOptions, echo: Callable[[Any], None] | None = None) -> di
         # 3. the table
         base = runs["classical"].train_tokens_per_s
         base_inf = runs["classical"].eval_tokens_per_s
+        spread = speed_ratio(runs["classical"].step_seconds, runs["hybrid"].step_seconds)
         rows = []
         for label, model in (("classical", classical), ("hybrid", hybrid)):
             r = runs[label]
@@ -172,21 +179,28 @@ def run_demo(opts: DemoOptions, echo: Callable[[Any], None] | None = None) -> di
         columns = [("model", "model", None), ("params", "params", None), ("quantum_params", "circuit params", None),
                    ("test_ppl", "test perplexity", ".3f"), ("train_tok_s", "train tokens/s", ",.0f"),
                    ("speed", "train speed vs classical", ".2f"), ("infer_tok_s", "inference tokens/s", ",.0f"),
-                   ("infer_speed", "inference speed vs classical", ".2f"), ("peak_mb", "peak RSS MB", ".0f")]
+                   ("infer_speed", "inference speed vs classical", ".2f"),
+                   ("peak_mb", "peak GPU MB" if device.type == "cuda" else "peak RSS MB", ".0f")]
         console.print(rich_table(rows, columns, title="Classical vs hybrid (cf. the seed paper's Table 1)"))
         if use_hf:
             from ..hf import parameter_report
 
             results["parameter_report"] = parameter_report(hybrid).table()
         results["models"] = {"kind": kind, "quantum_layers": _quantum_layer_indices(hybrid), "table": rows, "runs": {k: v.to_dict() for k, v in runs.items()},
-                             "memory_method": runs["classical"].memory_method}
+                             "memory_method": runs["classical"].memory_method, "speed_spread": spread}
+        say(f"  hybrid training speed vs classical: {spread['median']:.2f}x (per fifth of the run: "
+            f"{spread['min']:.2f}x to {spread['max']:.2f}x)")
         plots = []
         if have_matplotlib():
             plots.append(plot_training_curves({k: v.to_dict() for k, v in runs.items()}, out / "training_curves.png",
                                               title="Training curves: classical vs hybrid (half the FFNs quantum)"))
             plots.append(plot_bars(rows, ["params", "test_ppl", "train_tok_s", "infer_tok_s"], out / "comparison.png",
-                                   labels={"params": "parameters", "test_ppl": "test perplexity",
-                                           "train_tok_s": "train tokens/s", "infer_tok_s": "inference tokens/s"}))
+                                   labels={"params": "trainable parameters", "test_ppl": "test perplexity (lower is better)",
+                                           "train_tok_s": "training throughput", "infer_tok_s": "inference throughput"},
+                                   units={"params": "parameters", "test_ppl": "perplexity per character",
+                                          "train_tok_s": "tokens per second", "infer_tok_s": "tokens per second"},
+                                   zero_based=("params", "train_tok_s", "infer_tok_s"),
+                                   title=f"Classical vs hybrid on {device_text}"))
         else:
             say("plots: skipped (matplotlib is not installed: pip install 'qbridge[ml]')")
 
@@ -212,7 +226,9 @@ def run_demo(opts: DemoOptions, echo: Callable[[Any], None] | None = None) -> di
 
         results["seconds"] = time.perf_counter() - t_start
         results["environment"] = {"python": platform.python_version(), "torch": torch.__version__,
-                                  "threads": torch.get_num_threads(), "platform": platform.platform()}
+                                  "threads": torch.get_num_threads(), "platform": platform.platform(), **dev_info}
+        if device.type == "cuda":
+            results["environment"]["peak_gpu_mb"] = max(r.peak_memory_mb for r in runs.values())
         _write_report(out, results, rows, columns, arows, a_cols, plots, corpus_name, len(text), tok.vocab_size, data, cfg)
         (out / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
         say(f"report: {out / 'report.md'} ({results['seconds']:.0f} s in all)")
@@ -246,7 +262,7 @@ def _activations(model: nn.Module, qffn: nn.Module, data: TokenData, size: dict[
     try:
         model.eval()
         x, _ = next(data.windows("test", size["context"], batch_size=1))
-        logits_of(model, x)
+        logits_of(model, x.to(next(model.parameters()).device))
     finally:
         h.remove()
     acts = seen[0].reshape(-1, seen[0].shape[-1])  # (T, d)
@@ -303,9 +319,26 @@ def _usd(v: float | None) -> str:
     return "unknown" if v is None else f"USD {v:,.2f}"
 
 
+def _speed_sentence(sp: dict[str, float]) -> str:
+    """The training speed ratio with its spread; a direction only where the spread allows one."""
+    text = (f"It trains at {sp['median']:.2f}x the classical model's speed (median over {sp['segments']} equal blocks "
+            f"of steps; {sp['min']:.2f}x to {sp['max']:.2f}x across them).")
+    if sp["max"] < 1:
+        return text + (" Here a simulated QFFN (a 2^n-amplitude state per token) costs more than the small classical "
+                       "FFN it replaces; docs/reproductions.md measures where that turns around.")
+    if sp["min"] > 1:
+        return text + " Here the simulated QFFNs cost less than the classical FFNs they replace."
+    return text + " The spread includes 1: this run shows no speed difference between the two."
+
+
 def _write_report(out: Path, results, rows, columns, arows, a_cols, plots, corpus_name, n_chars, vocab, data, cfg) -> None:
     size = results["size"]
     m = results["models"]
+    sp = m["speed_spread"]
+    env = results["environment"]
+    gpu = "gpu" in env
+    where = (f"{env['device']} ({env['gpu']}, CUDA {env['cuda']}, peak {env['peak_gpu_mb']:,.0f} MB of GPU memory)"
+             if gpu else f"the CPU ({env['threads']} thread(s))")
     c, h = rows
     lines = [
         "# qbridge demo report",
@@ -322,19 +355,15 @@ def _write_report(out: Path, results, rows, columns, arows, a_cols, plots, corpu
         f"lr {cfg.lr:g} (linear warmup {cfg.warmup} steps, then constant), weight decay {cfg.weight_decay:g}, gradient "
         f"clipping {cfg.clip:g}, cross-entropy; the same batches for both models. Test perplexity over "
         f"{cfg.eval_batches} x {cfg.eval_batch_size} non-overlapping windows. Throughput is wall-clock time of the "
-        f"training steps only, on {results['environment']['threads']} CPU thread(s); peak memory is "
-        f"{m['memory_method']} (whole process).",
+        f"training steps only, on {where}; peak memory is {m['memory_method']}"
+        + (" (tensors on the GPU)." if gpu else " (whole process)."),
         "",
         "## Classical vs hybrid",
         "",
         markdown_table(rows, columns),
         "",
         f"The hybrid has {fmt(c['params'] - h['params'])} fewer parameters ({h['params'] / c['params']:.0%} of the classical "
-        f"model); its test perplexity is {h['test_ppl']:.3f} against {c['test_ppl']:.3f} and it trains at "
-        f"{h['speed']:.2f}x the classical model's speed. "
-        + ("At this width a simulated QFFN (2^n amplitudes, a complex state vector per token) costs more than the small "
-           "classical FFN it replaces; docs/reproductions.md measures where that turns around (d >= 256)."
-           if h["speed"] < 1 else "Here the simulated QFFNs are cheaper than the classical FFNs they replace."),
+        f"model); its test perplexity is {h['test_ppl']:.3f} against {c['test_ppl']:.3f}. {_speed_sentence(sp)}",
         "",
     ]
     if results.get("parameter_report"):
@@ -382,6 +411,7 @@ def _write_report(out: Path, results, rows, columns, arows, a_cols, plots, corpu
         ]
     env = results["environment"]
     lines += ["## Environment", "",
-              f"Python {env['python']}, torch {env['torch']}, {env['threads']} thread(s), {env['platform']}; "
-              f"{results['seconds']:.0f} s in all.", ""]
+              f"Python {env['python']}, torch {env['torch']}, "
+              + (f"device {where}, {env['threads']} CPU thread(s), " if gpu else f"{where}, ")
+              + f"{env['platform']}; {results['seconds']:.0f} s in all.", ""]
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")

@@ -37,7 +37,43 @@ from .metrics import PeakMemory, Throughput, mean_cer_wer, perplexity
 from .models import count_parameters, logits_of
 from .text import TokenData
 
-__all__ = ["TrainConfig", "TrainResult", "Trainer", "evaluate", "evaluate_windows", "lr_at", "make_optimizer"]
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "evaluate", "evaluate_windows", "lr_at", "make_optimizer",
+           "resolve_device", "device_info"]
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` (or None): the current CUDA GPU when torch sees one, else the CPU. ``"cuda"``
+    without a GPU is a :class:`~qbridge.exceptions.DeviceUnavailableError`, never a CPU run."""
+    from ..exceptions import DeviceUnavailableError
+
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r} ({exc})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(
+                f"device {str(device)!r} was asked for but torch sees no CUDA GPU; use --device cpu (or auto), "
+                "or a machine with a GPU and a CUDA build of torch"
+            )
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= torch.cuda.device_count():
+            raise DeviceUnavailableError(f"device {str(device)!r} does not exist: {torch.cuda.device_count()} GPU(s) visible")
+        return torch.device("cuda", index)
+    if dev.type != "cpu":
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    return dev
+
+
+def device_info(device: torch.device) -> dict[str, Any]:
+    """What a report says about where a run computed: the device, and on CUDA the GPU's name."""
+    info: dict[str, Any] = {"device": str(device)}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda)
+    return info
 
 
 @dataclass
@@ -53,7 +89,7 @@ class TrainConfig:
     clip: float = 1.0
     betas: tuple[float, float] = (0.9, 0.999)
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # "auto" (CUDA when torch sees a GPU, else CPU), "cpu", "cuda", "cuda:N"
     eval_interval: int = 0  # 0: evaluate only at the end
     eval_batches: int = 20  # test batches per evaluation (None-like 0: all)
     eval_batch_size: int = 64
@@ -111,6 +147,8 @@ class TrainResult:
     train_seconds: float
     losses: list[float] = field(default_factory=list)
     evals: list[dict[str, float]] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)
+    device: dict[str, Any] = field(default_factory=dict)  # train.loop.device_info
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,7 +167,7 @@ class Trainer:
     def __init__(self, model: nn.Module, data: TokenData, config: TrainConfig, *, label: str = "model",
                  log: Callable[[str], None] | None = None, progress: bool = False) -> None:
         self.config = config
-        self.device = torch.device(config.device)
+        self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         self.data = data
         self.label = label
@@ -141,6 +179,7 @@ class Trainer:
         self.step = 0
         self.losses: list[float] = []
         self.evals: list[dict[str, float]] = []
+        self.step_seconds: list[float] = []  # wall time of each training step (speed spreads)
         self.throughput = Throughput()
         self.memory = PeakMemory(self.device)
 
@@ -153,6 +192,7 @@ class Trainer:
         lr = lr_at(self.step, cfg)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
+        before = self.throughput.seconds
         with self.throughput.timed(x.numel(), self.device):
             loss = _loss(self.model, x, y)
             self.optimizer.zero_grad(set_to_none=True)
@@ -160,6 +200,7 @@ class Trainer:
             if cfg.clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
             self.optimizer.step()
+        self.step_seconds.append(self.throughput.seconds - before)
         self.memory.sample()
         value = float(loss.detach())
         if not math.isfinite(value):
@@ -230,6 +271,8 @@ class Trainer:
             train_seconds=self.throughput.seconds,
             losses=list(self.losses),
             evals=list(self.evals),
+            step_seconds=list(self.step_seconds),
+            device=device_info(self.device),
         )
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -243,9 +286,12 @@ class Trainer:
             "config": asdict(self.config),
             "losses": list(self.losses),
             "evals": list(self.evals),
+            "step_seconds": list(self.step_seconds),
             "throughput": (self.throughput.tokens, self.throughput.seconds),
             "batch_rng": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
+            # dropout on a GPU draws from the CUDA generator (absent: a CPU run, or CPU-only torch)
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "python_rng": random.getstate(),
         }
 
@@ -260,6 +306,8 @@ class Trainer:
 
     def load(self, path: str | Path) -> "Trainer":
         """Restore a checkpoint written by :meth:`save` into this trainer (same model architecture)."""
+        # model and optimizer tensors go to this trainer's device (a GPU checkpoint loads on a CPU
+        # and back); RNG states are byte tensors that must stay on the host
         state = torch.load(Path(path), map_location=self.device, weights_only=True)
         if not isinstance(state, dict) or state.get("format") != "qbridge-train/1":
             raise ValueError(f"{path} is not a qbridge training checkpoint")
@@ -268,9 +316,12 @@ class Trainer:
         self.step = int(state["step"])
         self.losses = list(state["losses"])
         self.evals = list(state["evals"])
+        self.step_seconds = list(state.get("step_seconds", []))
         self.throughput.tokens, self.throughput.seconds = state["throughput"]
-        self.generator.set_state(state["batch_rng"])
-        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(state["batch_rng"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         py = state["python_rng"]
         random.setstate((py[0], tuple(py[1]), py[2]))
         return self

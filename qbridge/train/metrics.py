@@ -20,7 +20,27 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["perplexity", "cer", "wer", "edit_distance", "mean_cer_wer", "Throughput", "PeakMemory"]
+__all__ = ["perplexity", "cer", "wer", "edit_distance", "mean_cer_wer", "Throughput", "PeakMemory", "speed_ratio"]
+
+
+def speed_ratio(base_seconds: Sequence[float], other_seconds: Sequence[float], segments: int = 5) -> dict[str, float]:
+    """How fast ``other`` trains relative to ``base`` (same steps, same tokens per step), with its
+    spread: both runs are cut into ``segments`` equal blocks of steps, the ratio (base time /
+    other time) is taken per block, and the median, min and max over blocks are returned. One
+    number from one run reads as a direction where it is only noise; the spread says how far
+    to trust it."""
+    n = min(len(base_seconds), len(other_seconds))
+    if n == 0:
+        return {"median": float("nan"), "min": float("nan"), "max": float("nan"), "segments": 0}
+    k = max(1, min(segments, n))
+    bounds = [round(i * n / k) for i in range(k + 1)]
+    ratios = sorted(
+        sum(base_seconds[a:b]) / sum(other_seconds[a:b])
+        for a, b in zip(bounds, bounds[1:]) if b > a and sum(other_seconds[a:b]) > 0
+    )
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+    return {"median": median, "min": ratios[0], "max": ratios[-1], "segments": len(ratios)}
 
 
 def perplexity(loss: float) -> float:

@@ -13,7 +13,23 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-__all__ = ["plot_training_curves", "plot_bars", "have_matplotlib"]
+__all__ = ["plot_training_curves", "plot_bars", "have_matplotlib", "readable"]
+
+
+def readable(v: float) -> str:
+    """A number as a person reads it on a chart: 525,568 / 1,234 / 12.3 / 4.567 / 0.0123."""
+    if not math.isfinite(v):
+        return "n/a"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 0.01 or a == 0:
+        return f"{v:.3f}"
+    return f"{v:.2e}"
 
 
 def have_matplotlib() -> bool:
@@ -50,7 +66,8 @@ def plot_training_curves(runs: Mapping[str, Mapping[str, Any]], path: str | Path
     """``runs``: label -> {"losses": [per-step training loss], "evals": [{"step", "test_loss"}, ...]}.
 
     Left: cross-entropy against the step; right: perplexity (exp of the same); training curves are
-    running means over ``smooth`` steps (default: 5% of the run), test points as markers.
+    running means over ``smooth`` steps (default: 5% of the run, said in the legend), test points
+    as markers.
     """
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -61,15 +78,16 @@ def plot_training_curves(runs: Mapping[str, Mapping[str, Any]], path: str | Path
             w = smooth or max(1, len(losses) // 20)
             sm = _smooth(losses, w)
             steps = list(range(1, len(losses) + 1))
-            axes[0].plot(steps, sm, color=color, label=f"{label} (train)")
-            axes[1].plot(steps, [math.exp(min(v, 50)) for v in sm], color=color, label=f"{label} (train)")
+            what = f"{label} (train, running mean of {w} steps)" if w > 1 else f"{label} (train)"
+            axes[0].plot(steps, sm, color=color, label=what)
+            axes[1].plot(steps, [math.exp(min(v, 50)) for v in sm], color=color, label=what)
         evals = list(run.get("evals", []))
         if evals:
             s = [e["step"] for e in evals]
             axes[0].plot(s, [e["test_loss"] for e in evals], "o--", color=color, label=f"{label} (test)")
             axes[1].plot(s, [math.exp(min(e["test_loss"], 50)) for e in evals], "o--", color=color, label=f"{label} (test)")
-    axes[0].set_ylabel("cross-entropy (nats)")
-    axes[1].set_ylabel("perplexity")
+    axes[0].set_ylabel("cross-entropy (nats per token)")
+    axes[1].set_ylabel("perplexity (per token, log scale)")
     axes[1].set_yscale("log")
     for ax in axes:
         ax.set_xlabel("step")
@@ -85,18 +103,39 @@ def plot_training_curves(runs: Mapping[str, Mapping[str, Any]], path: str | Path
 
 
 def plot_bars(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], path: str | Path, *, label_key: str = "model",
-              title: str = "", labels: Mapping[str, str] | None = None, log: Sequence[str] = ()) -> Path:
-    """One panel per metric: a bar per row (rows with a non-finite value are drawn as empty)."""
+              title: str = "", labels: Mapping[str, str] | None = None, log: Sequence[str] = (),
+              units: Mapping[str, str] | None = None, zero_based: Sequence[str] | None = None) -> Path:
+    """One panel per metric: a bar per row (rows with a non-finite value are drawn as empty).
+
+    ``labels`` title each panel, ``units`` label its y axis. Bars of metrics not in
+    ``zero_based`` (default: all of them are) start from an axis just below the smallest value,
+    so that two perplexities of 5.1 and 5.4 do not look equal; the value is printed on each bar.
+    """
     plt = _plt()
+    from matplotlib.ticker import FuncFormatter
+
     labels = dict(labels or {})
+    units = dict(units or {})
+    zero_based = set(metrics if zero_based is None else zero_based)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.8), squeeze=False)
     names = [str(r[label_key]) for r in rows]
     for ax, m in zip(axes[0], metrics):
         vals = [float(r.get(m, float("nan"))) for r in rows]
-        shown = [v if math.isfinite(v) else 0.0 for v in vals]
-        ax.bar(range(len(rows)), shown, color=[f"C{i % 10}" for i in range(len(rows))])
+        finite = [v for v in vals if math.isfinite(v)]
+        floor = 0.0
+        if m not in zero_based and m not in log and finite:
+            lo, hi = min(finite), max(finite)
+            floor = max(0.0, lo - 0.5 * max(hi - lo, 0.05 * abs(hi)))
+        shown = [v - floor if math.isfinite(v) else 0.0 for v in vals]
+        ax.bar(range(len(rows)), shown, bottom=floor, color=[f"C{i % 10}" for i in range(len(rows))])
         for i, v in enumerate(vals):
-            ax.text(i, shown[i], f"{v:.3g}" if math.isfinite(v) else "n/a", ha="center", va="bottom", fontsize=7)
+            ax.text(i, floor + shown[i], readable(v), ha="center", va="bottom", fontsize=8)
+        if floor > 0:
+            ax.set_ylim(bottom=floor)
+        if m in units:
+            ax.set_ylabel(units[m], fontsize=9)
+        if m not in log:
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}"))
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
         ax.set_title(labels.get(m, m), fontsize=10)
