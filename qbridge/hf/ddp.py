@@ -8,6 +8,9 @@ reproduces one process on the same global batch::
     python -m torch.distributed.run --nproc_per_node=2 -m qbridge.hf.ddp --out losses.json
     python -m qbridge.hf.ddp --out single.json          # the same global batch, one process
 
+With ``--device cuda`` each rank trains on its own GPU (``LOCAL_RANK``; NCCL): the model and the
+batches go to that GPU and the quantum layers simulate there, following their weights.
+
 Why it works unchanged for hybrid models: every quantum weight is an ordinary registered
 ``nn.Parameter`` (``QuantumLayer.weights``, the adapters' Linear layers), so DDP broadcasts
 them from rank 0 at wrap time and all-reduces their gradients like any other. Every parameter
@@ -60,10 +63,12 @@ def train_steps(
     """
     rank, world = _world()
     net: nn.Module = model
-    if world > 1:
+    device = next(model.parameters()).device
+    if dist.is_available() and dist.is_initialized():
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(model)  # CPU module: no device_ids; gloo backend
+        # a CPU module takes no device_ids (gloo); a GPU module its own GPU (one per rank)
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     model.train()
     losses = []
@@ -71,7 +76,7 @@ def train_steps(
         B = batch.shape[0]
         if B % world:
             raise ValueError(f"global batch {B} does not split evenly over {world} ranks")
-        local = batch[rank * (B // world): (rank + 1) * (B // world)]
+        local = batch[rank * (B // world): (rank + 1) * (B // world)].to(device)
         out = net(input_ids=local, labels=local, use_cache=False)
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -132,13 +137,22 @@ def main(argv: Sequence[str] | None = None) -> list[float]:
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="rank 0 writes losses (JSON) and final weights (.pt beside it)")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda: one GPU per rank (LOCAL_RANK), NCCL")
     args = p.parse_args(argv)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    from ..train.loop import resolve_device
+
+    # started by torch.distributed.run (even with one rank): a process group
+    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    device = resolve_device(args.device)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     if distributed and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         dtype = getattr(torch, args.dtype)
         model = tiny_hybrid_model(args.model_type, seq_len=args.seq_len, seed=args.seed, dtype=dtype, kind=args.kind)
+        model = model.to(device)
         gen = torch.Generator().manual_seed(args.seed + 1)
         vocab = model.config.vocab_size
         batches = [torch.randint(0, vocab, (args.global_batch, args.seq_len), generator=gen) for _ in range(args.steps)]
