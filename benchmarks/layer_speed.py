@@ -174,7 +174,7 @@ class Floor(Impl):
             c, t = q, (q + 1) % n
             src = np.where((idx >> (n - 1 - c)) & 1, idx ^ (1 << (n - 1 - t)), idx)
             perm = perm[src]
-        self.perm = torch.as_tensor(perm)
+        self.perm = torch.as_tensor(perm, device=x.device)
         self.h = n // 2
 
     def unitary_rows(self) -> torch.Tensor:
@@ -185,7 +185,7 @@ class Floor(Impl):
         e = torch.polar(torch.ones_like(w[..., 1]), w[..., 1] / 2)
         rz = torch.stack([e.conj(), e], -1)  # diagonal of RZ
         m = rz.unsqueeze(-1) * ry  # RZ @ RY: (D, n, 2, 2)
-        S = torch.eye(dim, dtype=torch.complex64)
+        S = torch.eye(dim, dtype=torch.complex64, device=self.x.device)
         lo = 2 ** (n - self.h)
         for layer in range(DEPTH):
             A = m[layer, 0]

@@ -160,7 +160,10 @@ class TestCapabilities(ConformanceBase):
         harness.require("backprop" in harness.target.gradient_methods, "does not declare the 'backprop' gradient method")
         harness.require_exact()
         harness.require_ideal()
-        values = torch.tensor([[0.7, -0.4]], dtype=torch.float64, requires_grad=True)
+        # a backend pinned to a torch device takes tensors on that device only (others: the CPU)
+        pinned = getattr(harness.backend, "device", None)
+        device = pinned if isinstance(pinned, torch.device) else torch.device("cpu")
+        values = torch.tensor([[0.7, -0.4]], dtype=torch.float64, device=device, requires_grad=True)
         c = Circuit(2).ry(0, Parameter("t")).rx(1, Parameter("s")).cx(0, 1)
         res = harness.run(Task(c, values, observables=("ZI", "IZ")))[0]
         ev = res.expectation_values
@@ -171,5 +174,5 @@ class TestCapabilities(ConformanceBase):
         # <Z0> = cos t; <Z1> = cos t cos s (the CNOT copies Z0 into Z1's parity)
         t, s = 0.7, -0.4
         want = [-math.sin(t) * (1 + math.cos(s)), -math.cos(t) * math.sin(s)]
-        got = values.grad.detach().numpy()[0]
+        got = values.grad.detach().cpu().numpy()[0]
         assert np.allclose(got, want, atol=max(harness.atol, 1e-5)), f"{harness.name}: gradient {got}, expected {want}"
