@@ -335,3 +335,16 @@ def test_checkpoint_rng_states_stay_on_the_host(tmp_path):
     again = Trainer(_tiny_gpt(True), data, cfg).load(path)
     assert again.step == 2 and again.step_seconds == tr.step_seconds
     assert all(torch.equal(a, b) for a, b in zip(again.model.state_dict().values(), tr.model.state_dict().values()))
+
+
+def test_deepcopy_of_a_model_shares_its_backend():
+    """copy.deepcopy of a model on an SDK backend works (PennyLane devices hold modules, which
+    cannot be copied) and the copy computes the same."""
+    import copy
+
+    pytest.importorskip("qbridge_pennylane")
+    q = QFFN(8, depth=1, backend="pennylane.lightning.qubit")
+    twin = copy.deepcopy(q)
+    assert twin.quantum.backend is q.quantum.backend and twin.quantum.weights is not q.quantum.weights
+    x = torch.randn(3, 8)
+    torch.testing.assert_close(twin(x), q(x))

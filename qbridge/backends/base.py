@@ -592,5 +592,11 @@ class Backend(abc.ABC):
             raise ValueError("run needs at least one task")
         return run_with_estimation(self, task_list, config)
 
+    def __deepcopy__(self, memo: dict) -> "Backend":
+        # A backend is a handle on a simulator or a device, not module state: copies of a model
+        # (copy.deepcopy, as in a classical twin or an EMA copy) share it. Some SDK objects a
+        # backend holds cannot be copied at all (PennyLane devices hold modules).
+        return self
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._name!r}>"

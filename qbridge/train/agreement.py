@@ -127,7 +127,8 @@ def backend_agreement(
     rows: list[AgreementRow] = []
     notes: list[str] = []
     with torch.no_grad():
-        y_layer = qffn(torch.as_tensor(x, dtype=qffn.quantum.weights.dtype)).double().cpu().numpy()
+        wq = qffn.quantum.weights  # the layer computes where it is: its inputs go there
+        y_layer = qffn(torch.as_tensor(x, dtype=wq.dtype, device=wq.device)).double().cpu().numpy()
     rows.append(AgreementRow(
         "torch", "reference: exact, complex128", 0.0, 0.0,
         None if y_ref is None else float(np.abs(y_layer - y_ref).max()), None,
