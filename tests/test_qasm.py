@@ -585,7 +585,7 @@ MALFORMED = [
     (HEADER + "cx q[1], q[1];\n", QasmError, 4, "same qubit"),
     (HEADER + "gate g(a) x { rx(a) y; }\n", QasmError, 4, "not one of its arguments"),
     (HEADER + "input float[64] w;\ngate g(a) x { rx(a * a) x; }\ng(w) q[0];\n", QasmError, 5, "non-linear"),
-    (HEADER + "pow(0.5) @ x q[0];\n", QasmUnsupportedError, 4, "pow"),
+    (HEADER + "input float[64] w;\npow(w) @ x q[0];\n", QasmUnsupportedError, 5, "constant exponent"),
     (HEADER + "input int[32] n;\n", QasmUnsupportedError, 4, "input float"),
     (HEADER + "def f(qubit a) { h a; }\n", QasmUnsupportedError, 4, "subroutines"),
     (HEADER + 'include "mygates.inc";\n', QasmError, 4, "cannot include"),

@@ -42,9 +42,10 @@ Import (``from_qasm(text)``)
   ``rzz``, ... written by qbridge or Qiskit come back as themselves (OpenQASM 2 definitions, and
   Qiskit's exporter, ignore global phase, so only the name carries it). Any other definition is
   expanded inline, with the ``gphase`` of its body tracked exactly.
-- Modifiers: ``inv @``, ``pow(k) @`` with integer ``k``, ``ctrl @``/``ctrl(n) @``/``negctrl @``
-  on any gate: a controlled gate is mapped to the library's controlled gate where there is one
-  (``ctrl @ x`` is ``cx``) and otherwise built exactly from the gate's decomposition.
+- Modifiers: ``inv @``, ``pow(k) @`` (integer or real constant ``k``), ``ctrl @``/``ctrl(n) @``/
+  ``negctrl @`` on any gate, at bounded cost (:mod:`qbridge.ir.modifiers`): ``pow(k)`` is one
+  instruction (a scaled rotation angle, or the matrix power) whatever ``k``; ``ctrl(n)`` grows
+  polynomially in ``n`` (``ctrl(11) @ x`` is 463 Toffolis and rotations), without ancillas.
 - Gate names and value names (registers, inputs, constants) are kept apart, so a program may
   declare ``input float[64] x;`` next to the ``x`` gate (Qiskit's importer refuses that).
 - Registers (``qubit[n] q;``, ``qubit q;``, ``qreg q[n];``) are flattened in declaration order;
@@ -82,6 +83,7 @@ import numpy as np
 from ..exceptions import ParameterError, QasmError, QBridgeError, UnsupportedFeatureError
 from .circuit import Circuit, Instruction
 from .gates import GATES, PI, gate_matrix, zyz_angles
+from .modifiers import ModifierError, control_ops, invert_ops, ops_unitary, pow_ops
 from .parameters import Parameter, ParameterExpression, ParamValue, as_param_value
 
 __all__ = ["to_qasm", "from_qasm", "QasmUnsupportedError", "STDGATES"]
@@ -395,24 +397,6 @@ def _control(ops: list[Op], phase: ParamValue, ctrl: int) -> list[Op]:
     return out
 
 
-def _invert(ops: list[Op], phase: ParamValue) -> Expansion:
-    out: list[Op] = []
-    for name, qs, ps in reversed(ops):
-        inv_name, inv_ps = GATES[name].inverse(ps)
-        out.append((inv_name, qs, tuple(as_param_value(p) for p in inv_ps)))
-    return out, as_param_value(-phase)
-
-
-def _ops_unitary(ops: list[Op], phase: float, k: int) -> np.ndarray:
-    """Unitary of bound ops on k local qubits (qubit 0 most significant)."""
-    u = np.eye(2**k, dtype=complex).reshape([2] * k + [2**k])
-    for name, qs, ps in ops:
-        m = gate_matrix(name, [float(p) for p in ps]).reshape([2] * (2 * len(qs)))
-        u = np.moveaxis(np.tensordot(m, u, axes=(list(range(len(qs), 2 * len(qs))), list(qs))),
-                        list(range(len(qs))), list(qs))
-    return np.exp(1j * phase) * u.reshape(2**k, 2**k)
-
-
 def _equal_up_to_phase(a: np.ndarray, b: np.ndarray, atol: float = 1e-9) -> bool:
     idx = np.unravel_index(np.argmax(np.abs(b)), b.shape)
     ratio = a[idx] / b[idx]
@@ -701,7 +685,7 @@ class _Importer:
         expansions = [self.expand_definition(definition, probe, stmt) for probe in probes]
         gate = GATES.get(name)
         if gate is not None and gate.num_params == len(params) and gate.num_qubits == k and all(
-            _equal_up_to_phase(_ops_unitary(ops, float(ph), k), gate_matrix(name, probe))
+            _equal_up_to_phase(ops_unitary(ops, float(ph), k), gate_matrix(name, probe))
             for (ops, ph), probe in zip(expansions, probes)
         ):
             definition.library = name
@@ -937,10 +921,13 @@ class _Importer:
                         "measurement is not supported; move measurements to the end",
                         QasmUnsupportedError,
                     )
-            self.ops.append((Instruction(name, gq, tuple(as_param_value(p) for p in ps)), line))
+            if name == "unitary":  # a matrix power or a controlled matrix (qbridge.ir.modifiers)
+                self.ops.append((Instruction("unitary", gq, (), ps[0]), line))
+            else:
+                self.ops.append((Instruction(name, gq, tuple(as_param_value(p) for p in ps)), line))
 
-    def apply(self, stmt, name: str, params: tuple, modifiers: list, nq: int, scope) -> Expansion:
-        """Expand a (modified) gate call on local qubits 0..nq-1."""
+    def plan_modifiers(self, stmt, modifiers: list, nq: int, scope) -> tuple[list, int]:
+        """The modifiers as (kind, argument) pairs, outermost first, and the number of controls."""
         plan = []
         next_q = 0
         for mod in modifiers:
@@ -949,18 +936,28 @@ class _Importer:
                 count = 1 if mod.argument is None else self.modifier_int(mod, scope)
                 if count < 1:
                     raise self.error(mod, f"{kind}({count}) needs a positive number of controls")
+                if next_q + count > nq:  # checked before anything the size of count is built
+                    raise self.error(
+                        mod, f"{kind}({count}) @ needs {next_q + count} control qubit(s) before the "
+                        f"gate's own, but the statement has {nq} qubit(s) in all"
+                    )
                 plan.append((kind, list(range(next_q, next_q + count))))
                 next_q += count
             elif kind == "inv":
                 plan.append(("inv", None))
             else:
                 k = self.value(mod.argument, scope if scope is not None else self.global_scope(), stmt)
-                if isinstance(k, ParameterExpression) or k != int(k):
+                if isinstance(k, ParameterExpression):
                     raise self.error(
-                        mod, "pow(k) @ is supported for constant integer k only; write the gate "
-                        "with a scaled angle instead", QasmUnsupportedError,
+                        mod, "pow(k) @ needs a constant exponent; write the gate with a scaled "
+                        "angle instead", QasmUnsupportedError,
                     )
-                plan.append(("pow", int(k)))
+                plan.append(("pow", float(k)))
+        return plan, next_q
+
+    def apply(self, stmt, name: str, params: tuple, modifiers: list, nq: int, scope) -> Expansion:
+        """Expand a (modified) gate call on local qubits 0..nq-1."""
+        plan, next_q = self.plan_modifiers(stmt, modifiers, nq, scope)
         gate = self.gates.get(name)
         if gate is None:
             raise self.unknown_gate(stmt, name)
@@ -988,43 +985,38 @@ class _Importer:
                     f"{exc.message} (in the body of gate {name!r}, called at line {call})",
                     line=exc.context.get("line"), column=exc.context.get("column"),
                 ) from None
-        ops = [(n, tuple(q + next_q for q in qs), ps) for n, qs, ps in ops]
-        return self.modify(ops, phase, plan)
+        return self.modify(stmt, ops, phase, plan, num_qubits, next_q)
 
-    def modify(self, ops: list[Op], phase: ParamValue, plan: list) -> Expansion:
-        for kind, arg in reversed(plan):  # the modifier nearest the gate applies first
-            if kind == "inv":
-                ops, phase = _invert(ops, phase)
-            elif kind == "pow":
-                base_ops, base_phase = (ops, phase) if arg >= 0 else _invert(ops, phase)
-                ops, phase = base_ops * abs(arg), as_param_value(base_phase * abs(arg))
-            else:
-                for c in reversed(arg):  # ctrl(2) @ g == ctrl @ ctrl @ g
-                    flips = [("x", (c,), ())] if kind == "negctrl" else []
-                    ops = flips + _control(ops, phase, c) + flips
-                    phase = 0.0
-        return ops, phase
+    def modify(self, stmt, ops: list[Op], phase: ParamValue, plan: list, num_qubits: int,
+               num_controls: int) -> Expansion:
+        """Apply the modifiers to the expansion of a gate on local qubits 0..num_qubits-1.
+
+        ``inv`` and ``pow`` commute with control (``C(U)^k == C(U^k)``), so they act on the gate
+        itself, nearest first; then all controls at once (:mod:`qbridge.ir.modifiers`), so nested
+        ``ctrl @ ctrl @`` costs what ``ctrl(2) @`` does.
+        """
+        try:
+            for kind, arg in reversed(plan):
+                if kind == "inv":
+                    ops, phase = invert_ops(ops, phase)
+                elif kind == "pow":
+                    ops, phase = pow_ops(ops, phase, arg, num_qubits)
+            ops = [(n, tuple(q + num_controls for q in qs), ps) for n, qs, ps in ops]
+            controls = [q for kind, arg in plan if kind in ("ctrl", "negctrl") for q in arg]
+            if not controls:
+                return ops, phase
+            flips = [("x", (q,), ()) for kind, arg in plan if kind == "negctrl" for q in arg]
+            body = control_ops(ops, phase, controls, num_controls + num_qubits)
+            return flips + body + flips, 0.0
+        except ModifierError as exc:
+            raise self.error(stmt, str(exc), QasmUnsupportedError if exc.unsupported else QasmError) from None
 
     def apply_phase(self, stmt, angle: ParamValue, modifiers: list, nq: int, scope) -> Expansion:
         """gphase, possibly controlled: ctrl @ gphase(a) q is p(a) q."""
-        plan = []
-        next_q = 0
-        for mod in modifiers:
-            kind = mod.modifier.name
-            if kind in ("ctrl", "negctrl"):
-                count = 1 if mod.argument is None else self.modifier_int(mod, scope)
-                plan.append((kind, list(range(next_q, next_q + count))))
-                next_q += count
-            elif kind == "inv":
-                plan.append(("inv", None))
-            else:
-                k = self.value(mod.argument, scope if scope is not None else self.global_scope(), stmt)
-                if isinstance(k, ParameterExpression) or k != int(k):
-                    raise self.error(mod, "pow(k) @ is supported for constant integer k only", QasmUnsupportedError)
-                plan.append(("pow", int(k)))
+        plan, next_q = self.plan_modifiers(stmt, modifiers, nq, scope)
         if nq not in (0, next_q):
             raise self.error(stmt, f"gphase takes only its {next_q} control qubit(s), got {nq} qubits")
-        return self.modify([], angle, plan)
+        return self.modify(stmt, [], angle, plan, 0, next_q)
 
     def modifier_int(self, mod, scope) -> int:
         v = self.value(mod.argument, scope if scope is not None else self.global_scope(), mod)
