@@ -28,6 +28,10 @@ __all__ = [
     "DeviceUnavailableError",
     "JobError",
     "BudgetExceededError",
+    "ResourceLimitError",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "ReadOnlyStoreError",
 ]
 
 
@@ -97,6 +101,21 @@ class ValidationError(BackendError, ValueError):
     """A task does not fit the backend's target (qubits, gates, shots, connectivity, batch)."""
 
 
+class ResourceLimitError(ValidationError):
+    """A run or a program would need more memory (or instructions) than the device has or a
+    documented cap allows; raised before anything is allocated. ``needed`` and ``available`` are
+    in bytes (or instructions), ``limit`` names where the limit comes from."""
+
+
+class ArgumentError(QBridgeError, ValueError):
+    """An argument has the right type but a value outside what is accepted (``expected`` says
+    what is)."""
+
+
+class ArgumentTypeError(QBridgeError, TypeError):
+    """An argument has the wrong type (``expected`` says which)."""
+
+
 class DeviceUnavailableError(BackendUnavailableError):
     """A torch device was asked for that this machine does not have (``cuda`` without a GPU)."""
 
@@ -108,6 +127,11 @@ class DeviceMismatchError(ValidationError):
 
 class JobError(BackendError):
     """A job failed, was cancelled, or its result cannot be retrieved."""
+
+
+class ReadOnlyStoreError(JobError):
+    """A job store can only be read (read-only file, directory or mount): reading commands work,
+    writing ones raise this before touching it."""
 
 
 class BudgetExceededError(QBridgeError):

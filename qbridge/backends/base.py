@@ -27,7 +27,15 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from ..exceptions import EncodingError, JobError, ParameterError, QBridgeError, ValidationError
+from ..exceptions import (
+    ArgumentError,
+    ArgumentTypeError,
+    EncodingError,
+    JobError,
+    ParameterError,
+    QBridgeError,
+    ValidationError,
+)
 from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum, as_pauli_sum
 
@@ -71,6 +79,9 @@ class Target:
     # ``connectivity`` above say what the backend accepts; these say what the device runs.
     device_gates: frozenset[str] | None = None
     device_connectivity: frozenset[tuple[int, int]] | None = None
+    # bytes the backend holds per shot and measured qubit while sampling (PennyLane and Braket's
+    # local simulator keep every shot as int64); 0 for backends that sample counts directly
+    shot_bytes: int = 8
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -93,14 +104,35 @@ class RunConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from ..limits import MAX_SHOTS
+
         if self.shots is not None:
-            if isinstance(self.shots, bool) or not isinstance(self.shots, numbers.Integral) or self.shots < 1:
-                raise ValueError(f"shots must be a positive integer or None for exact results, got {self.shots!r}")
+            if isinstance(self.shots, bool) or not isinstance(self.shots, numbers.Integral):
+                raise ArgumentError(  # a ValueError, as before
+                    f"shots must be a positive integer, or None for exact results; got {self.shots!r} "
+                    f"({type(self.shots).__name__})", expected="int >= 1 or None",
+                )
+            if not 1 <= self.shots <= MAX_SHOTS:
+                raise ArgumentError(
+                    f"shots must be between 1 and {MAX_SHOTS} (2^63 - 1), or None for exact results; "
+                    f"got {self.shots}", expected=f"1 <= shots <= {MAX_SHOTS}",
+                )
             object.__setattr__(self, "shots", int(self.shots))
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral)):
-            raise TypeError(f"seed must be an integer or None, got {self.seed!r}")
+        if self.seed is not None:
+            if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+                raise ArgumentTypeError(
+                    f"seed must be a non-negative integer or None, got {self.seed!r}", expected="int >= 0 or None",
+                )
+            if self.seed < 0:
+                raise ArgumentError(
+                    f"seed must be a non-negative integer (NumPy's SeedSequence takes no negative "
+                    f"seeds), got {self.seed}; use {abs(int(self.seed))} or any other integer >= 0",
+                    expected="int >= 0 or None",
+                )
         if self.precision not in ("single", "double"):
-            raise ValueError(f"precision must be 'single' or 'double', got {self.precision!r}")
+            raise ArgumentError(
+                f"precision must be 'single' or 'double', got {self.precision!r}", expected="'single' or 'double'",
+            )
         mit = self.mitigation
         if isinstance(mit, str):
             mit = tuple(m.strip() for m in mit.split(",") if m.strip())
@@ -511,6 +543,17 @@ class Backend(abc.ABC):
                     f"{config.shots} shots is outside {self._name}'s range [{t.min_shots}, {t.max_shots}]",
                     backend=self._name,
                 )
+        if config.shots is not None and t.shot_bytes:
+            from ..limits import check_memory
+
+            measured = len(task.circuit.measured_qubits) or n
+            check_memory(
+                config.shots * measured * t.shot_bytes * task.batch_size,
+                f"sampling {config.shots} shots of {measured} qubit(s) x {task.batch_size} binding(s) on "
+                f"{self._name} (which keeps every shot)",
+                "take fewer shots, or use the torch backend, which samples counts without keeping shots",
+                backend=self._name,
+            )
         if task.statevector and (config.shots is not None or not t.supports_statevector):
             raise ValidationError(
                 f"state vectors need an exact simulator without shots; {self._name} "

@@ -130,6 +130,7 @@ class TorchBackend(Backend):
             gradient_methods=("backprop",),
             gpu=self.device is not None and self.device.type == "cuda",
             seeded=True,
+            shot_bytes=0,  # multinomial counts: no per-shot buffer
         )
 
     @property
@@ -142,6 +143,21 @@ class TorchBackend(Backend):
         if not circuit.has_measurements:
             return circuit
         return circuit.without_measurements()
+
+    def validate(self, task: Any, config: RunConfig) -> None:
+        """The base checks, then the state vector's memory against the device (qbridge.limits)."""
+        super().validate(task, config)
+        from ..limits import check_memory, statevector_bytes
+
+        n, batch = task.circuit.num_qubits, task.batch_size
+        itemsize = 16 if config.precision == "double" else 8
+        check_memory(
+            statevector_bytes(n, batch, itemsize),
+            f"a {n}-qubit state vector x batch {batch} in {config.precision} precision",
+            "use fewer qubits or a smaller batch" + (", precision='single'" if itemsize == 16 else "")
+            + ", or a backend for large circuits (aer with method=matrix_product_state)",
+            device=self._device_for(task), backend=self._name,
+        )
 
     def _device_for(self, task: Any) -> torch.device:
         """Where ``task`` runs: the pinned device, else where its tensors are (CPU for NumPy)."""
