@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ..exceptions import BackendError, BackendNotFoundError, BackendUnavailableError
+from ..exceptions import ArgumentTypeError, BackendError, BackendNotFoundError, BackendUnavailableError
 from .base import Backend
 
 __all__ = ["GROUP", "BackendInfo", "get_backend", "list_backends", "reload_registry"]
@@ -178,6 +178,44 @@ def list_backends() -> list[BackendInfo]:
     return sorted(out, key=lambda b: b.name)
 
 
+def accepted_options(cls: type) -> tuple[frozenset[str], bool]:
+    """The keyword options a backend class accepts, read from its constructors' signatures.
+
+    One mechanism for every plugin: the keyword parameters of ``cls.__init__`` and, while a
+    constructor passes ``**options`` on, of its bases'. Returns (names, closed); ``closed`` is
+    False when the chain ends in :class:`Backend`'s own ``**options`` (the class takes free-form
+    options and checks them itself).
+    """
+    import inspect
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        if klass is Backend:
+            return frozenset(names), False
+        params = inspect.signature(init).parameters.values()
+        names.update(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+                     and p.name not in ("self", "name"))
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return frozenset(names), True
+    return frozenset(names), False
+
+
+def _unknown_options_error(name: str, unknown: list[str], accepted: frozenset[str]) -> ArgumentTypeError:
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(accepted), n=1, cutoff=0.6)
+        if close:
+            hints.append(f"{key!r}: did you mean {close[0]!r}?")
+    return ArgumentTypeError(
+        f"unknown option(s) {', '.join(map(repr, unknown))} for backend {name!r}; it accepts "
+        f"{', '.join(sorted(accepted)) or 'no options'}" + (f" ({'; '.join(hints)})" if hints else "")
+        + "; `qbridge backends` describes them", backend=name, expected=sorted(accepted),
+    )
+
+
 def get_backend(name: str | Backend | None = None, **options: Any) -> Backend:
     """Create the backend registered as ``name`` (default ``torch``) with ``options``."""
     if isinstance(name, Backend):
@@ -215,4 +253,14 @@ def get_backend(name: str | Backend | None = None, **options: Any) -> Backend:
     ok, reason = cls.availability_of(name) if (entry != name and hasattr(cls, "availability_of")) else _availability(cls)
     if not ok:
         raise BackendUnavailableError(f"backend {name!r} is not available here: {reason}", backend=name)
-    return cls(name=name, **options)
+    accepted, closed = accepted_options(cls)
+    unknown = sorted(k for k in options if k not in accepted)
+    if closed and unknown:  # refused before the SDK is imported or anything is created
+        raise _unknown_options_error(name, unknown, accepted)
+    try:
+        return cls(name=name, **options)
+    except TypeError as exc:
+        # a class with free-form options refuses the unknown ones itself: the same typed error
+        if unknown and ("unknown option" in str(exc) or "unexpected keyword" in str(exc)):
+            raise _unknown_options_error(name, unknown, accepted) from None
+        raise

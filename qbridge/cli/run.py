@@ -17,7 +17,8 @@ from typing import Any
 import click
 import numpy as np
 
-from ._common import parse_options, reports_errors
+from ..limits import MAX_SHOTS
+from ._common import parse_options, parse_params, reports_errors
 
 
 def _to_float(x: Any) -> float:
@@ -65,8 +66,9 @@ def _add_mitigation(out: dict[str, Any], res) -> None:
 @click.argument("programs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--backend", "-b", default="torch", show_default=True, help="Backend name (see `qbridge backends`).")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Backend option (repeatable).")
-@click.option("--shots", type=click.IntRange(min=1), default=None, help="Sample this many shots (default: exact).")
-@click.option("--seed", type=int, default=None, help="Seed for sampling.")
+@click.option("--shots", type=click.IntRange(min=1, max=MAX_SHOTS), default=None,
+              help="Sample this many shots (default: exact).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed for sampling (an integer >= 0).")
 @click.option("--observable", "observables", multiple=True, metavar="EXPR", help="Pauli sum, e.g. '0.5*ZZ - 1.2*XI' (repeatable).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Value of an `input float` parameter (repeatable).")
 @click.option("--precision", type=click.Choice(["single", "double"]), default="double", show_default=True)
@@ -88,19 +90,29 @@ def run(programs, backend, options, shots, seed, observables, params, precision,
     """Run OpenQASM 2/3 programs on a backend."""
     from ..backends.base import RunConfig, Task
     from ..backends.registry import get_backend
-    from ..ir.qasm import from_qasm
+    from ..exceptions import ParameterError
+    from ..ir.qasm import from_qasm_file
 
     opts = parse_options(options)
-    values = {k: float(v) for k, v in parse_options(params).items()}
+    values = parse_params(params)
     tasks = []
+    used: set[str] = set()
     for path in programs:
-        circuit = from_qasm(path.read_text())
+        circuit = from_qasm_file(path)
         names = circuit.parameter_names
+        used.update(names)
         missing = [n for n in names if n not in values]
         if missing:
             raise click.UsageError(f"{path}: give values for input parameter(s) {missing} with --param NAME=VALUE")
         pv = np.array([[values[n] for n in names]]) if names else None
         tasks.append(Task(circuit, pv, {}, tuple(observables)))
+    unknown = sorted(set(values) - used)
+    if unknown:  # a misspelt name would otherwise be ignored and the program run with the others
+        known = ", ".join(sorted(used)) or "none"
+        raise ParameterError(
+            f"--param {', '.join(unknown)}: no program declares {'this input' if len(unknown) == 1 else 'these inputs'} "
+            f"(their inputs: {known}); check the spelling or drop the --param", parameter=unknown[0],
+        )
     budget = {k: v for k, v in (("max_cost", max_cost), ("max_shots", max_shots)) if v is not None}
     if budget:  # from the circuits and the price data alone: refused before any network call
         from .jobs import precheck_budget

@@ -80,17 +80,28 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..exceptions import ParameterError, QasmError, QBridgeError, UnsupportedFeatureError
+from ..exceptions import (
+    ArgumentTypeError,
+    ParameterError,
+    QasmError,
+    QBridgeError,
+    ResourceLimitError,
+    UnsupportedFeatureError,
+)
 from .circuit import Circuit, Instruction
 from .gates import GATES, PI, gate_matrix, zyz_angles
 from .modifiers import ModifierError, control_ops, invert_ops, ops_unitary, pow_ops
 from .parameters import Parameter, ParameterExpression, ParamValue, as_param_value
 
-__all__ = ["to_qasm", "from_qasm", "QasmUnsupportedError", "STDGATES"]
+__all__ = ["to_qasm", "from_qasm", "from_qasm_file", "QasmUnsupportedError", "QasmLimitError", "STDGATES"]
 
 
 class QasmUnsupportedError(UnsupportedFeatureError, QasmError):
     """Valid OpenQASM that a qbridge circuit cannot represent (``except QasmError`` catches it too)."""
+
+
+class QasmLimitError(QasmError, ResourceLimitError):
+    """A program beyond a documented cap (qbridge.limits): both a QasmError and a ResourceLimitError."""
 
 
 # Gate names defined by OpenQASM 3's stdgates.inc.
@@ -610,8 +621,20 @@ class _Importer:
         size = 1 if stmt.size is None else self.int_value(stmt.size, "register size")
         if size < 1:
             raise self.error(stmt, f"register {name!r} needs a positive size, got {size}")
+        self.check_size(stmt, name, self.num_qubits + size, "qubits")
         self.qregs[name] = list(range(self.num_qubits, self.num_qubits + size))
         self.num_qubits += size
+
+    def check_size(self, stmt, name: str, total: int, what: str) -> None:
+        """Refuse a declaration beyond the documented cap before its register is built."""
+        from ..limits import MAX_PROGRAM_QUBITS
+
+        if total > MAX_PROGRAM_QUBITS:
+            raise self.error(
+                stmt, f"register {name!r} would bring the program to {total} {what}, more than "
+                f"qbridge's limit of {MAX_PROGRAM_QUBITS} (qbridge.limits.MAX_PROGRAM_QUBITS); no "
+                f"simulator or device runs that many: declare fewer {what}", QasmLimitError,
+            )
 
     def on_ClassicalDeclaration(self, stmt) -> None:
         ast = self.ast
@@ -625,6 +648,7 @@ class _Importer:
         size = 1 if stmt.type.size is None else self.int_value(stmt.type.size, "register size")
         if size < 1:
             raise self.error(stmt, f"register {name!r} needs a positive size, got {size}")
+        self.check_size(stmt, name, self.num_bits + size, "bits")
         self.cregs[name] = (self.num_bits, size)
         self.num_bits += size
         init = stmt.init_expression
@@ -911,6 +935,14 @@ class _Importer:
 
     def emit(self, stmt, ops: list[Op], qubits: list[int]) -> None:
         line = self._where(stmt)[0] or 0
+        from ..limits import MAX_PROGRAM_INSTRUCTIONS
+
+        if len(self.ops) + len(ops) > MAX_PROGRAM_INSTRUCTIONS:
+            raise self.error(
+                stmt, f"the program expands to more than {MAX_PROGRAM_INSTRUCTIONS} instructions "
+                "(qbridge.limits.MAX_PROGRAM_INSTRUCTIONS); split it into several programs",
+                QasmLimitError,
+            )
         for name, local, ps in ops:
             gq = tuple(qubits[i] for i in local)
             for q in gq:
@@ -1137,5 +1169,41 @@ class _Importer:
 def from_qasm(text: str) -> Circuit:
     """Read an OpenQASM 3 or OpenQASM 2 program (see the module docstring for what is supported)."""
     if not isinstance(text, str):
-        raise TypeError(f"from_qasm expects the program text as str, got {type(text).__name__}")
+        hint = "; decode it first (data.decode('utf-8')) or use from_qasm_file" if isinstance(text, (bytes, bytearray)) else ""
+        raise ArgumentTypeError(
+            f"from_qasm expects the program text as str, got {type(text).__name__}{hint}", expected="str",
+        )
+    if not text.strip():
+        raise QasmError(
+            "the OpenQASM program is empty; a program needs at least a qubit declaration and a "
+            "gate (OPENQASM 3.0; include \"stdgates.inc\"; qubit[1] q; h q[0];)",
+            line=None, column=None,
+        )
     return _Importer(text).run()
+
+
+def from_qasm_file(path) -> Circuit:
+    """Read an OpenQASM program from a file (UTF-8 text; a binary file is a QasmError)."""
+    from pathlib import Path
+
+    data = Path(path).read_bytes()
+    if b"\x00" in data:
+        raise QasmError(
+            f"{path} is not a text file (it holds NUL bytes); pass an OpenQASM program "
+            "(UTF-8 text)", line=None, column=None, path=str(path),
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise QasmError(
+            f"{path} is not UTF-8 text (undecodable byte 0x{data[exc.start]:02x} at line {line}); "
+            "save the program as UTF-8", line=line, column=None, path=str(path),
+        ) from None
+    try:
+        return from_qasm(text)
+    except QasmError as exc:
+        if not text.strip():
+            raise QasmError(f"{path} is empty; {exc.message.split('; ', 1)[1]}", line=None, column=None,
+                            path=str(path)) from None
+        raise

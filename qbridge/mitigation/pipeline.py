@@ -73,7 +73,7 @@ from .samples import Samples
 from .twirl import TwirlTemplate, twirl_circuit, twirl_pairs
 from .zne import EXTRAPOLATIONS, FOLD_METHODS, extrapolate, fold
 
-__all__ = ["TECHNIQUES", "MitigationSettings", "wants_pipeline", "run_mitigated", "plan_mitigated"]
+__all__ = ["TECHNIQUES", "MitigationSettings", "MitigationIneffectiveWarning", "wants_pipeline", "run_mitigated", "plan_mitigated"]
 
 TECHNIQUES = ("readout", "zne", "twirl", "native")
 
@@ -190,6 +190,10 @@ class MitigationSettings:
 
     def uses(self, technique: str) -> bool:
         return technique in self.techniques
+
+
+class MitigationIneffectiveWarning(UserWarning):
+    """Mitigation was asked for on an exact, noiseless backend, where it cannot change a value."""
 
 
 def wants_pipeline(config: Any) -> bool:
@@ -716,6 +720,18 @@ def _plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any, *, dry: boo
         # in a mixed run, tasks without observables (counts) skip ZNE and say so in their metadata
         raise ValidationError("zero-noise extrapolation extrapolates expectation values; give observables "
                               "(Estimator) or drop 'zne'", backend=backend.backend_name)
+    noise_techniques = [t for t in settings.techniques if t in ("readout", "zne", "twirl")]
+    target = backend.target
+    if noise_techniques and exact and not target.noisy and target.simulator and not dry:
+        # an exact, noiseless simulation: readout correction, extrapolation and twirling run
+        # their circuits and give back the exact values. Warned, not refused: it is also how the
+        # pipeline is checked (folding and twirling must be exact without noise).
+        warnings.warn(
+            f"mitigation {','.join(noise_techniques)!r} does nothing on {backend.backend_name}: it runs "
+            "exact and noiseless here (no shots, no noise model), so the extra circuits return the "
+            "exact values at extra cost; drop the mitigation, or run with shots on a noisy backend "
+            "(for example aer with a noise model)", MitigationIneffectiveWarning, stacklevel=4,
+        )
     original = list(tasks)
     tasks, owners = _expand_encodings(original, settings)
     sigmas: list[np.ndarray | None] = [None] * len(tasks)

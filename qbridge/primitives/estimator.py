@@ -59,6 +59,15 @@ class Estimator:
         """
         if isinstance(observables, (str, PauliSum)):
             observables = [observables]
+        if not isinstance(observables, (list, tuple)) or not all(isinstance(o, (str, PauliSum)) for o in observables):
+            got = type(observables).__name__ if not isinstance(observables, (list, tuple)) else (
+                "a list holding " + ", ".join(sorted({type(o).__name__ for o in observables
+                                                      if not isinstance(o, (str, PauliSum))})))
+            raise ObservableError(
+                f"Estimator.run takes observables as a Pauli string ('ZZ', '0.5*XI - IZ'), a PauliSum "
+                f"or a list of them, got {got}; for example Estimator(...).run(circuit, 'ZZ')",
+                expected="str | PauliSum | list[str | PauliSum]",
+            )
         observables = list(observables)
         if not observables:
             raise ObservableError("Estimator.run needs at least one observable, e.g. 'ZZ' or ['ZI', 'IZ']")
