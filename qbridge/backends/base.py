@@ -343,30 +343,24 @@ def _check_encodable(name: str, rows: Any, size: int) -> None:
             f"amplitudes; use at least ceil(log2({max(rows.shape[1], 1)})) qubits",
             instruction="amplitude_encode",
         )
-    if hasattr(rows, "detach"):
-        import torch
+    import torch
 
-        from ..sim.statevector import checked_row_norms
+    from ..sim.statevector import row_scales
 
-        a = rows.detach()
-        if not (a.is_floating_point() or a.is_complex()):
-            a = a.to(torch.float64)
-        norms, scale = checked_row_norms(a, name)  # raises on NaN/inf entries
-        finite = True
-        zero = ((norms if norms is not None else scale).squeeze(1) == 0).nonzero().flatten().tolist()
-    else:
-        a = np.asarray(rows)
-        if not np.issubdtype(a.dtype, np.number):
+    a = rows.detach() if hasattr(rows, "detach") else np.asarray(rows)
+    if not hasattr(a, "detach"):
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
             raise EncodingError(f"input {name!r} must be numeric, got dtype {a.dtype}", instruction="amplitude_encode")
-        finite = bool(np.all(np.isfinite(a)))
-        zero = np.flatnonzero(np.abs(a).max(axis=1) == 0).tolist() if finite else []
-    if not finite:
-        raise EncodingError(f"input {name!r} has non-finite entries (NaN or inf)", instruction="amplitude_encode")
+        a = torch.from_numpy(np.ascontiguousarray(a))
+    if not (a.is_floating_point() or a.is_complex()):
+        a = a.to(torch.float64)
+    scale = row_scales(a, name)  # raises on NaN/inf entries, naming the rows
+    zero = (scale.squeeze(1) == 0).nonzero().flatten().tolist()  # by the largest entry: 1e-300 is not zero
     if zero:
         raise EncodingError(
             f"input {name!r} row {zero[0]} is a zero vector and cannot be amplitude-encoded; "
             "add a bias, or drop or mask the row",
-            instruction="amplitude_encode",
+            instruction="amplitude_encode", rows=zero,
         )
 
 

@@ -127,25 +127,47 @@ def _encode(state: torch.Tensor, vec: torch.Tensor, qubits: Sequence[int], fresh
     return torch.movedim(joined, list(range(1, n + 1)), [q + 1 for q in order])
 
 
+def _rows_text(rows: list[int], total: int) -> str:
+    shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+    return f"row{'s' if len(rows) > 1 else ''} {shown}"
+
+
+def row_scales(t: torch.Tensor, name: str) -> torch.Tensor:
+    """Each row's largest |entry|, (B, 1), detached, in the dtype of ``t``. Rows with NaN or inf
+    entries raise :class:`EncodingError` naming them."""
+    with torch.no_grad():
+        entries = torch.view_as_real(t) if t.is_complex() else t
+        flat = entries.flatten(1)
+        finite = torch.isfinite(flat).all(dim=1)
+        if not bool(finite.all()):
+            bad = (~finite).nonzero().flatten().tolist()
+            raise EncodingError(
+                f"input {name!r} has non-finite entries (NaN or inf) in {_rows_text(bad, t.shape[0])}; "
+                "clean or drop those rows before encoding", instruction="amplitude_encode", rows=bad,
+            )
+        return flat.abs().amax(1, keepdim=True)
+
+
 def checked_row_norms(t: torch.Tensor, name: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Norms of the rows of a 2-D real or complex tensor, checked in one pass: ``(norms, None)``
-    with norms (B, 1) when all are finite, or ``(None, scale)`` when finite entries overflow the
-    norm (scale (B, 1): each row's largest |entry|, 0 for a zero row). NaN or inf entries raise
-    :class:`EncodingError` naming ``name``. The norms keep autograd history; the checks do not."""
+    with norms (B, 1) when all are finite and none underflows, or ``(None, scale)`` when finite
+    entries overflow or underflow the norm (scale (B, 1): each row's largest |entry|, 0 for a zero
+    row). NaN or inf entries raise :class:`EncodingError` naming ``name`` and the rows. The norms
+    keep autograd history; the checks do not."""
+    scale = row_scales(t, name)
     norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
     with torch.no_grad():
-        if bool(torch.isfinite(norms).all()):
+        if bool(torch.isfinite(norms).all()) and bool(((norms > 0) == (scale > 0)).all()):
             return norms, None
-        entries = torch.view_as_real(t) if t.is_complex() else t
-        if not bool(torch.isfinite(entries).all()):
-            raise EncodingError(f"input {name!r} has non-finite entries (NaN or inf)", instruction="amplitude_encode")
-        return None, entries.abs().flatten(1).amax(1, keepdim=True)
+    return None, scale
 
 
 def normalised_rows(x: Any, size: int, cdtype, device, name: str) -> torch.Tensor:
     """Rows of ``x`` (B, d <= size) divided by their norms; real stays real (in the real dtype
-    of ``cdtype``). NaN/inf entries and zero rows are refused with a typed error; finite rows
-    whose norm overflows are rescaled by their largest entry first (:func:`checked_row_norms`)."""
+    of ``cdtype``). NaN/inf entries and zero rows are refused with a typed error naming the rows.
+    Every row is first divided by its largest |entry|, in the input's own precision, so that
+    finite rows whose norm would overflow or underflow (1e300, 1e-300, or 1e-30 in single
+    precision) are encoded like any other row, never called zero or non-finite."""
     t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x), device=device)
     if t.dim() == 1:
         t = t.unsqueeze(0)
@@ -156,19 +178,27 @@ def normalised_rows(x: Any, size: int, cdtype, device, name: str) -> torch.Tenso
             f"input {name!r} has {t.shape[1]} features but the encoding register holds {size} amplitudes",
             instruction="amplitude_encode",
         )
-    t = t.to(device=device, dtype=cdtype if t.is_complex() else _real_dtype(cdtype))
-    norms, scale = checked_row_norms(t, name)
-    if norms is None:  # finite entries whose norm overflows: rescale first
-        t = t / torch.where(scale > 0, scale, torch.ones_like(scale))
-        norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
-    with torch.no_grad():
-        zero = (norms.squeeze(1) == 0).nonzero()
-    if len(zero):
+    if t.dtype == torch.bool or not (t.is_floating_point() or t.is_complex()):
+        t = t.to(torch.float64)  # integers: exact in double, then scaled like any row
+    t = t.to(device=device)
+    scale = row_scales(t, name)
+    zero = (scale.squeeze(1) == 0).nonzero().flatten().tolist()
+    if zero:
         raise EncodingError(
-            f"input {name!r} row {int(zero[0])} is a zero vector and cannot be amplitude-encoded; "
-            "add a bias or drop the row",
-            instruction="amplitude_encode",
+            f"input {name!r} {_rows_text(zero, t.shape[0])} {'is a zero vector' if len(zero) == 1 else 'are zero vectors'} "
+            "and cannot be amplitude-encoded; add a bias or drop the row",
+            instruction="amplitude_encode", rows=zero,
         )
+    if not bool(((scale >= 1e-18) & (scale <= 1e18)).all()):
+        # squares of such entries leave single precision's range: rescale (the common case skips it)
+        t = t / scale
+    t = t.to(dtype=cdtype if t.is_complex() else _real_dtype(cdtype))
+    norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
+    with torch.no_grad():
+        tiny = not bool((torch.isfinite(norms) & (norms > 0)).all())
+    if tiny:  # single precision from a single-precision input at its limits
+        t = t / row_scales(t, name).clamp_min(torch.finfo(t.real.dtype if t.is_complex() else t.dtype).tiny)
+        norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
     return t / norms
 
 
