@@ -56,6 +56,7 @@ from torch import nn
 from ..backends.base import Backend, Task
 from ..ir.circuit import Circuit
 from .ansatz import build_ansatz, hardware_efficient
+from .checks import check_d_model, check_int
 from .layer import QuantumLayer, resolve_backend
 
 __all__ = ["OverlapAttentionHead", "QSANNAttentionHead", "HybridMultiheadAttention"]
@@ -91,6 +92,7 @@ class OverlapAttentionHead(nn.Module):
         backend_options: dict | None = None,
     ) -> None:
         super().__init__()
+        check_int("d_model", d_model, 1), check_d_model(d_head, "d_head")
         if method not in ("auto", "statevector", "swap_test"):
             raise ValueError(f"method must be 'auto', 'statevector' or 'swap_test', got {method!r}")
         self.d_head = d_head
@@ -255,6 +257,7 @@ class HybridMultiheadAttention(nn.Module):
         **head_options: Any,
     ) -> None:
         super().__init__()
+        check_int("d_model", d_model, 1), check_int("n_heads", n_heads, 1)
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
         if not 0.0 <= quantum_fraction <= 1.0:

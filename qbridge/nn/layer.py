@@ -39,6 +39,7 @@ from ..backends.registry import get_backend
 from ..exceptions import EncodingError
 from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum, Probabilities, as_pauli_sum
+from .checks import as_real_input, check_finite_rows
 from .gradients import (
     GRADIENT_METHODS,
     CircuitExecutor,
@@ -306,6 +307,7 @@ class QuantumLayer(nn.Module):
                 x = torch.as_tensor(np.asarray(x), dtype=self.weights.dtype, device=self.weights.device)
             if x.dim() < 1:
                 raise ValueError(f"input {n!r} needs a feature axis: shape (..., d)")
+            x = as_real_input(x, self.weights.dtype)
             if x.shape[-1] > self.input_sizes[n]:
                 raise EncodingError(
                     f"input {n!r} has {x.shape[-1]} features but its register holds {self.input_sizes[n]} amplitudes",
@@ -316,6 +318,7 @@ class QuantumLayer(nn.Module):
             elif tuple(x.shape[:-1]) != lead:
                 raise ValueError(f"inputs have different leading shapes: {lead} and {tuple(x.shape[:-1])}")
             flat[n] = x.reshape(-1, x.shape[-1])
+            check_finite_rows(flat[n], n)  # NaN rows would otherwise pass as "zero rows"
         if not self.input_names:  # a variational circuit without encoded inputs: one row
             lead = ()
         N = flat[self.input_names[0]].shape[0] if self.input_names else 1
@@ -333,7 +336,7 @@ class QuantumLayer(nn.Module):
                 ok = torch.ones(N, dtype=torch.bool, device=self.weights.device)
                 for x in flat.values():
                     xr = torch.view_as_real(x).flatten(1) if x.is_complex() else x
-                    ok &= torch.linalg.vector_norm(xr, dim=1).to(ok.device) > 0
+                    ok &= xr.abs().amax(dim=1).to(ok.device) > 0  # a 1e-300 row is not zero
             if not bool(ok.all()):
                 idx = ok.nonzero().squeeze(1)
                 flat = {n: x.index_select(0, idx.to(x.device)) for n, x in flat.items()}

@@ -60,6 +60,7 @@ from ..backends.base import Backend
 from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum
 from .ansatz import build_ansatz, cnot_ring
+from .checks import check_d_model, check_finite_rows, check_int
 from .layer import QuantumLayer, RunPreview, own_precision
 
 __all__ = ["QFFN", "default_pauli_observables", "classical_ffn_parameters"]
@@ -119,8 +120,8 @@ class QFFN(nn.Module):
         backend_options: dict | None = None,
     ) -> None:
         super().__init__()
-        if d_model < 1:
-            raise ValueError(f"d_model must be positive, got {d_model}")
+        d_model = check_d_model(d_model)
+        depth = check_int("depth", depth, 0)
         if readout not in ("probabilities", "pauli"):
             raise ValueError(f"readout must be 'probabilities' or 'pauli', got {readout!r}")
         self.d_model = d_model
@@ -167,6 +168,7 @@ class QFFN(nn.Module):
             raise ValueError(f"QFFN expects (..., {self.d_model}) inputs, got {tuple(x.shape)}")
         lead = x.shape[:-1]
         w = self.quantum.weights
+        check_finite_rows(x.reshape(-1, self.d_model), "x")  # NaN/inf rows: refused, named
         # the norm and the readout belong to the quantum part: they run in the module's own
         # precision, under autocast too (layer.own_precision), on bfloat16 inputs as well
         with own_precision(w.device):

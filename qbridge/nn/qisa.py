@@ -54,6 +54,7 @@ from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum
 from ..sim import fastpath
 from .ansatz import qisa_a
+from .checks import check_d_model
 from .layer import QuantumLayer
 
 __all__ = ["QISAAttention", "draw_pauli_strings", "pauli_action_tables"]
@@ -128,6 +129,7 @@ class QISAAttention(nn.Module):
         backend_options: dict | None = None,
     ) -> None:
         super().__init__()
+        check_d_model(d_model)
         if variant not in ("qisa", "qisa_a"):
             raise ValueError(f"variant must be 'qisa' or 'qisa_a', got {variant!r}")
         if aggregation not in ("causal", "as_published"):
