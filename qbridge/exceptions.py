@@ -31,7 +31,6 @@ __all__ = [
     "ResourceLimitError",
     "ArgumentError",
     "ArgumentTypeError",
-    "ReadOnlyStoreError",
 ]
 
 
@@ -127,11 +126,6 @@ class DeviceMismatchError(ValidationError):
 
 class JobError(BackendError):
     """A job failed, was cancelled, or its result cannot be retrieved."""
-
-
-class ReadOnlyStoreError(JobError):
-    """A job store can only be read (read-only file, directory or mount): reading commands work,
-    writing ones raise this before touching it."""
 
 
 class BudgetExceededError(QBridgeError):

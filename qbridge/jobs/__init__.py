@@ -17,6 +17,7 @@ from .errors import (
     JobStoreError,
     JobTimeoutError,
     PriceUnknownError,
+    ReadOnlyStoreError,
     TransportError,
 )
 from .plan import RunPlan, check_budget, native_text, plan_run
@@ -67,6 +68,7 @@ __all__ = [
     "load_job",
     "native_text",
     "open_store",
+    "ReadOnlyStoreError",
     "plan_run",
     "submit",
     "submit_requests",

@@ -13,6 +13,7 @@ __all__ = [
     "JobStoreCorruptError",
     "JobNotFoundError",
     "JobTimeoutError",
+    "ReadOnlyStoreError",
     "TransportError",
     "PriceUnknownError",
 ]
@@ -24,6 +25,11 @@ class JobStoreError(JobError):
 
 class JobStoreCorruptError(JobStoreError):
     """The job store file exists but is not a readable qbridge store; it is left untouched."""
+
+
+class ReadOnlyStoreError(JobStoreError):
+    """The job store can only be read (read-only mount, file or folder, or opened read-only):
+    reading works, and every write raises this before touching the file."""
 
 
 class JobNotFoundError(JobStoreError, LookupError):

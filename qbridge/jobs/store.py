@@ -16,6 +16,16 @@ allow-list in the transports and a deny-list here.
 
 A file that exists but is not a readable qbridge store raises
 :class:`~qbridge.jobs.errors.JobStoreCorruptError` and is never recreated or overwritten.
+
+Read-only stores: a store that cannot be written (a read-only mount, a file without write
+permission or marked immutable, a folder that cannot be written, or ``JobStore(path,
+read_only=True)``) is opened with SQLite's ``mode=ro`` URI, and with ``immutable=1`` where even
+that needs the write-ahead files it cannot create (nothing can write such a store meanwhile).
+Reading works (``qbridge jobs list|show``, and ``result`` for cached results); every write raises
+:class:`~qbridge.exceptions.ReadOnlyStoreError` before touching anything. Access errors
+(SQLite's ``READONLY``, ``CANTOPEN``, ``PERM``) are never reported as damage. qbridge creates
+new stores 0600 in a 0700 folder and never changes the mode of an existing file (it warns when
+others can read it).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .errors import JobNotFoundError, JobStoreCorruptError, JobStoreError
+from .errors import JobNotFoundError, JobStoreCorruptError, JobStoreError, ReadOnlyStoreError
 
 __all__ = [
     "ENV_STORE",
@@ -221,9 +231,40 @@ def _safe_options(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _chmod_600(path: Path) -> None:
-    if path.exists() and stat.S_IMODE(path.stat().st_mode) != 0o600:
-        os.chmod(path, 0o600)
+_ACCESS_CODES = {3, 8, 14, 23}  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_AUTH
+
+
+def _is_access_error(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _ACCESS_CODES
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text or "unable to open" in text
+
+
+def _why_read_only(path: Path) -> str | None:
+    """Why an existing store cannot be written, or None when it can."""
+    try:
+        if os.statvfs(path).f_flag & getattr(os, "ST_RDONLY", 1):
+            return "it is on a read-only file system"
+    except OSError:
+        pass
+    if not os.access(path, os.W_OK):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        return f"the file cannot be written (mode {mode:#o}, or marked immutable)"
+    if not os.access(path.parent, os.W_OK):
+        return f"its folder {path.parent} cannot be written (SQLite keeps its write-ahead log there)"
+    return None
+
+
+def _warn_if_shared(path: Path) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        LOG.warning("the job store %s is readable by other users (mode %#o); `chmod 600 %s` makes it "
+                    "private (qbridge does not change the mode of an existing file)", path, mode, path)
 
 
 class JobStore:
@@ -233,16 +274,29 @@ class JobStore:
     the file 0600 (the write-ahead ``-wal``/``-shm`` files are kept 0600 too).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool | None = None) -> None:
         self.path = Path(path).expanduser() if path is not None else default_store_path()
-        self._conn = self._open()
+        self.read_only_reason: str | None = None
+        self._conn = self._open(read_only)
+
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason is not None
 
     # -- opening ------------------------------------------------------------------------------
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, read_only: bool | None = None) -> sqlite3.Connection:
         p = self.path
         if p.is_dir():
             raise JobStoreError(f"the job store path {p} is a folder; point QBRIDGE_JOB_STORE at a file", path=str(p))
-        fresh = not p.exists() or p.stat().st_size == 0
+        exists = p.exists() and p.stat().st_size > 0
+        reason = ("it was opened read-only" if read_only else None) if read_only is not None else (
+            _why_read_only(p) if exists else None)
+        if reason is not None:
+            if not exists:
+                raise JobStoreError(f"there is no job store at {p} to open read-only", path=str(p))
+            self.read_only_reason = reason
+            return self._open_read_only(p)
+        fresh = not exists
         if fresh:
             if not p.parent.exists():
                 p.parent.mkdir(parents=True, mode=0o700)
@@ -255,7 +309,7 @@ class JobStore:
                 head = fh.read(len(_SQLITE_MAGIC))
             if head != _SQLITE_MAGIC:
                 raise self._corrupt("it is not an SQLite database")
-        _chmod_600(p)
+            _warn_if_shared(p)
         try:
             conn = sqlite3.connect(p, timeout=30.0, isolation_level=None)
             conn.row_factory = sqlite3.Row
@@ -281,7 +335,17 @@ class JobStore:
                     )
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
+            if _is_access_error(exc):
+                raise JobStoreError(
+                    f"the job store {p} cannot be opened for writing ({exc}); it is not damaged: fix the "
+                    "permissions of the file and its folder, or open it read-only (JobStore(path, read_only=True))",
+                    path=str(p),
+                ) from exc
             raise self._corrupt(f"SQLite cannot read it ({exc})") from exc
+        self._check_meta(p, meta)
+        return conn
+
+    def _check_meta(self, p: Path, meta: dict) -> None:
         if meta.get("schema") != SCHEMA_NAME:
             raise JobStoreError(f"{p} is not a qbridge job store (schema {meta.get('schema')!r})", path=str(p))
         if int(meta.get("version", "0")) > SCHEMA_VERSION:
@@ -289,9 +353,55 @@ class JobStore:
                 f"{p} was written by a newer qbridge (store version {meta['version']}); upgrade qbridge",
                 path=str(p),
             )
-        for suffix in ("-wal", "-shm"):
-            _chmod_600(Path(str(p) + suffix))
-        return conn
+
+    def _open_read_only(self, p: Path) -> sqlite3.Connection:
+        """SQLite's ``mode=ro``, then ``immutable=1`` if even that cannot open it (module notes)."""
+        from urllib.request import pathname2url
+
+        with open(p, "rb") as fh:
+            if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
+                raise self._corrupt("it is not an SQLite database")
+        url = "file:" + pathname2url(str(p.resolve()))
+        last: Exception | None = None
+        for flags in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{url}?{flags}", uri=True, timeout=30.0, isolation_level=None)
+            except sqlite3.DatabaseError as exc:
+                last = exc
+                continue
+            try:
+                conn.row_factory = sqlite3.Row
+                check = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    conn.close()
+                    raise self._corrupt(f"SQLite's integrity check says: {check}")
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if "meta" not in tables:
+                    conn.close()
+                    raise JobStoreError(f"{p} is an SQLite database but not a qbridge job store; use another path",
+                                        path=str(p))
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                if _is_access_error(exc):
+                    last = exc
+                    continue
+                raise self._corrupt(f"SQLite cannot read it ({exc})") from exc
+            self._check_meta(p, meta)
+            return conn
+        raise JobStoreError(
+            f"the job store {p} cannot be opened, even read-only ({last}); it is not damaged: check that "
+            "this user may read the file and its folder", path=str(p),
+        ) from last
+
+    def _refuse_write(self) -> None:
+        if self.read_only_reason is not None:
+            raise ReadOnlyStoreError(
+                f"the job store {self.path} is read-only ({self.read_only_reason}): reading works "
+                "(qbridge jobs list, show, and result for fetched results), but this command writes; copy "
+                "the file to a writable folder and point QBRIDGE_JOB_STORE (or --store) at the copy",
+                path=str(self.path),
+            )
 
     def _corrupt(self, why: str) -> JobStoreCorruptError:
         return JobStoreCorruptError(
@@ -316,12 +426,18 @@ class JobStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._refuse_write()
         try:
             with self._tx(self._conn) as c:
                 yield c
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise JobStoreError(f"the job store {self.path} is locked by another process; try again", path=str(self.path)) from exc
+            if _is_access_error(exc):
+                raise ReadOnlyStoreError(
+                    f"the job store {self.path} cannot be written ({exc}); it is not damaged: fix the "
+                    "permissions or the mount, or copy it to a writable folder", path=str(self.path),
+                ) from exc
             raise self._corrupt(f"SQLite failed while writing ({exc})") from exc
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -422,8 +538,6 @@ class JobStore:
                         r.get("estimated_cost_usd"), now, now,
                     ),
                 )
-        for suffix in ("-wal", "-shm"):
-            _chmod_600(Path(str(self.path) + suffix))
         return self.get_job(job_id)
 
     def _update_task(self, job_id: str, index: int, where_state: Sequence[str] | None = None, **cols: Any) -> bool:
