@@ -169,13 +169,20 @@ def _check_real_finite(pv: Any, what: str) -> None:
         if pv.is_complex():
             raise ParameterError(f"{what} must be real numbers, got a {pv.dtype} tensor")
         with torch.no_grad():
-            finite = bool(torch.isfinite(pv).all())
+            ok = torch.isfinite(pv).reshape(pv.shape[0], -1).all(dim=1).cpu().numpy() if pv.dim() else \
+                np.array([bool(torch.isfinite(pv))])
     else:
         if pv.dtype.kind not in "biuf":
             raise ParameterError(f"{what} must be real numbers, got an array of dtype {pv.dtype}")
-        finite = bool(np.all(np.isfinite(pv.astype(float))))
-    if not finite:
-        raise ParameterError(f"{what} contains NaN or inf")
+        fin = np.isfinite(pv.astype(float))
+        ok = fin.reshape(fin.shape[0], -1).all(axis=1) if fin.ndim else np.array([bool(fin)])
+    if not bool(ok.all()):
+        bad = np.flatnonzero(~ok).tolist()
+        rows = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise ParameterError(
+            f"{what} contains NaN or inf in row{'s' if len(bad) > 1 else ''} {rows}; parameter values must be "
+            "finite: check what produced them (a diverged optimiser, an uninitialised tensor)", rows=bad,
+        )
 
 
 def _stack_columns(names: Sequence[str], cols: Sequence[Any]) -> Any:

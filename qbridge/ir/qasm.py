@@ -1179,6 +1179,12 @@ def from_qasm(text: str) -> Circuit:
             "gate (OPENQASM 3.0; include \"stdgates.inc\"; qubit[1] q; h q[0];)",
             line=None, column=None,
         )
+    from .qasm_stream import STREAM_THRESHOLD, stream_from_qasm, streamable
+
+    if len(text) >= STREAM_THRESHOLD and streamable(text):  # large flat programs (qasm_stream)
+        circuit = stream_from_qasm(text)
+        if circuit is not None:
+            return circuit
     return _Importer(text).run()
 
 
