@@ -175,6 +175,7 @@ def stream_from_qasm(text: str) -> Circuit | None:
     header, body, tail = parts
     head = "\n".join(header) + "\n"
     from ..interop.qiskit import from_qiskit
+    from ..limits import MAX_PROGRAM_INSTRUCTIONS
 
     ops: list[Instruction] = []
     phase = as_param_value(0.0)
@@ -194,5 +195,13 @@ def stream_from_qasm(text: str) -> Circuit | None:
         del qc
         num_qubits = part.num_qubits
         ops.extend(part.instructions)
+        if len(ops) > MAX_PROGRAM_INSTRUCTIONS:
+            from .qasm import QasmLimitError
+
+            raise QasmLimitError(
+                f"the program expands to more than {MAX_PROGRAM_INSTRUCTIONS} instructions "
+                "(qbridge.limits.MAX_PROGRAM_INSTRUCTIONS); split it into several programs",
+                line=None, column=None,
+            )
         phase = as_param_value(phase + part.global_phase)
     return Circuit(num_qubits, ops, global_phase=phase)
