@@ -115,6 +115,8 @@ API_CASES = [
      "it accepts max_parallel"),
     ("backend-too-many-qubits", lambda: get_backend("torch").run(Circuit(31).h(0)).result(), qbridge.exceptions.ValidationError,
      "has 30"),
+    ("unitary-20-qubits", lambda: __import__("qbridge.sim.statevector", fromlist=["x"]).circuit_unitary(Circuit(20).h(0)),
+     ResourceLimitError, "1048576x1048576 unitary"),
     # -- numbers ------------------------------------------------------------------------------
     ("task-nan-parameter", lambda: get_backend("torch").run(Task(Circuit(1).ry(0, THETA), np.array([[np.nan]]))),
      ParameterError, "NaN or inf in row 0"),

@@ -340,6 +340,12 @@ def circuit_unitary(circuit: Circuit, parameter_values: Any = None, *, dtype=tor
     if circuit.inputs or any(op.name == "amplitude_encode" for op in circuit):
         raise EncodingError("a circuit with amplitude encoding is a state preparation, not a unitary")
     dim = 2**circuit.num_qubits
+    from ..limits import check_memory, statevector_bytes
+
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    check_memory(statevector_bytes(circuit.num_qubits, dim, itemsize),
+                 f"the {dim}x{dim} unitary of a {circuit.num_qubits}-qubit circuit",
+                 "simulate states instead of the unitary, or use fewer qubits", device=device)
     eye = torch.eye(dim, dtype=dtype, device=device)
     if not circuit.parameter_names:
         out = simulate(circuit, None, dtype=dtype, device=device, initial_state=eye)
