@@ -10,8 +10,9 @@ Must not touch: the OpenQASM syntax tree, circuits, backends.
   (``rx(t)^k == rx(k t)``, as Qiskit's ``RXGate.power`` does); a self-inverse gate is itself or
   nothing by the parity of ``k``; ``s t sdg tdg sx sxdg`` become rotations; any other gate with
   bound parameters becomes its matrix power (principal branch for real ``k``, via the Schur form),
-  a ``u`` for one qubit or one ``unitary`` instruction for more. A parametrised definition is
-  repeated ``k`` times for integer ``k`` up to :data:`MAX_POW_REPEAT`, and refused above.
+  a ``u`` for one qubit or one ``unitary`` instruction for more -- except that an integer power
+  whose copies fit in :data:`MAX_POW_REPEAT` instructions is written as the copies (library
+  gates, which every backend takes). A parametrised definition beyond that is refused.
 - ``ctrl(k) @ g``: ``g`` is rewritten in ``u``/``cx``/``ccx``; every ``u`` becomes a
   multi-controlled ``u`` and every ``cx``/``ccx`` a multi-controlled X. A multi-controlled X on
   ``m`` controls is a V-chain of Toffolis when ``m - 2`` other qubits are free (used dirty: their
@@ -115,6 +116,12 @@ def pow_ops(ops: list[Op], phase: Any, k: float, num_qubits: int) -> tuple[list[
         if name in _AS_ROTATION:
             rot, angle, ph = _AS_ROTATION[name]
             return [(rot, qs, (angle * k,))], as_param_value((phase + ph) * k)
+    n = abs(int(k)) if integer else 0
+    if integer and n * max(len(ops), 1) <= MAX_POW_REPEAT:
+        # a few copies stay in library gates, which every backend takes
+        if k < 0:
+            ops, phase = invert_ops(ops, phase)
+        return list(ops) * n, as_param_value(phase * n)
     if all(_bound(ps) for name, _, ps in ops if name != "unitary") and _bound([phase]):
         u = ops_unitary(ops, _float(phase), num_qubits)
         return _unitary_op(matrix_power(u, k), tuple(range(num_qubits)))
@@ -124,17 +131,12 @@ def pow_ops(ops: list[Op], phase: Any, k: float, num_qubits: int) -> tuple[list[
             "(and for rotations); bind the parameters or write the gate with a scaled angle",
             unsupported=True,
         )
-    n = abs(int(k))
-    if n * max(len(ops), 1) > MAX_POW_REPEAT:
-        raise ModifierError(
-            f"pow({int(k)}) @ of a parametrised {len(ops)}-instruction gate would repeat it {n} "
-            f"times (limit {MAX_POW_REPEAT} instructions); bind its parameters so that qbridge can "
-            "take the matrix power, or reduce the exponent",
-            unsupported=True,
-        )
-    if k < 0:
-        ops, phase = invert_ops(ops, phase)
-    return list(ops) * n, as_param_value(phase * n)
+    raise ModifierError(
+        f"pow({int(k)}) @ of a parametrised {len(ops)}-instruction gate would repeat it {n} "
+        f"times (limit {MAX_POW_REPEAT} instructions); bind its parameters so that qbridge can "
+        "take the matrix power, or reduce the exponent",
+        unsupported=True,
+    )
 
 
 def invert_ops(ops: Sequence[Op], phase: Any) -> tuple[list[Op], Any]:
