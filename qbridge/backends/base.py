@@ -169,13 +169,15 @@ def _check_real_finite(pv: Any, what: str) -> None:
         if pv.is_complex():
             raise ParameterError(f"{what} must be real numbers, got a {pv.dtype} tensor")
         with torch.no_grad():
-            ok = torch.isfinite(pv).reshape(pv.shape[0], -1).all(dim=1).cpu().numpy() if pv.dim() else \
-                np.array([bool(torch.isfinite(pv))])
+            if bool(torch.isfinite(pv).all()):  # the common case, and all that works under torch.func
+                return
+            fin = torch.isfinite(pv.detach())
+            ok = (fin.flatten(1) if fin.dim() > 1 else fin.reshape(-1, 1)).all(dim=1).cpu().numpy()
     else:
         if pv.dtype.kind not in "biuf":
             raise ParameterError(f"{what} must be real numbers, got an array of dtype {pv.dtype}")
         fin = np.isfinite(pv.astype(float))
-        ok = fin.reshape(fin.shape[0], -1).all(axis=1) if fin.ndim else np.array([bool(fin)])
+        ok = (fin.reshape(fin.shape[0], int(np.prod(fin.shape[1:]))) if fin.ndim > 1 else fin.reshape(-1, 1)).all(axis=1)
     if not bool(ok.all()):
         bad = np.flatnonzero(~ok).tolist()
         rows = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
