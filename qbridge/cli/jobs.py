@@ -296,8 +296,9 @@ def print_dry_run(be: Any, tasks: list, config: Any, programs: list, as_json: bo
 def _describe_source(src: Any) -> str:
     """One line on where a dry run's device description came from."""
     if src.get("source") == "snapshot":
-        return (f"offline snapshot {src.get('snapshot')} dated {src.get('snapshot_as_of')} "
-                f"(credentials: {src.get('credentials')})")
+        why = str(src.get("credentials") or "").split(";")[0]
+        return (f"offline snapshot {src.get('snapshot')} dated {src.get('snapshot_as_of')} ({why}; "
+                "`qbridge backends` says how to configure credentials)")
     if src.get("source") == "live":
         diff = src.get("differences")
         same = ("no snapshot to compare with" if diff is None else
