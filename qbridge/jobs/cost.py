@@ -268,14 +268,29 @@ def estimate_cost(
     if model is None and name in _MODELS:
         model = _load_model(_MODELS[name])
     if callable(model):
-        # ``tasks`` (None when only a count was given) lets a time-billed model time the circuits
+        kwargs: dict[str, Any] = {}
+        if _takes(model, "tasks"):
+            # the circuits (None when only a count was given): a time-billed model times them
+            kwargs["tasks"] = task_list
         return model(executables=executables, shots=shots, options=opts, backend=name,
-                     backend_obj=backend if isinstance(backend, Backend) else None, tasks=task_list)
+                     backend_obj=backend if isinstance(backend, Backend) else None, **kwargs)
     simulator = _is_simulator(backend, name)
     if simulator:
         return CostEstimate(0.0, name, None, 0, executables, shots, "local simulator: free", free=True)
     return CostEstimate(None, name, opts.get("arn") or opts.get("backend"), 0, executables, shots,
                         f"no cost model for {name}")
+
+
+def _takes(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` accepts the keyword ``name`` (named, or through ``**kwargs``): cost models
+    written before a keyword existed keep working."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def _is_simulator(backend: Any, name: str) -> bool:
