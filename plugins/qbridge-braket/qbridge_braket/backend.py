@@ -635,6 +635,15 @@ class BraketDeviceBackend(BraketBackendBase):
     def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
         from .cloud import run_config_scope
 
+        if self.device_source.get("source") == "snapshot":
+            # planned against the offline snapshot: never sent as such (no boto3 credential look-up
+            # either, which could wait on the instance metadata service)
+            raise BackendUnavailableError(
+                f"{self.arn}: this backend was made from qbridge's offline snapshot of {self.device_source.get('snapshot_as_of')} "
+                f"({self.device_source.get('credentials')}); it plans and prices runs (--dry-run), it sends nothing. "
+                "With credentials configured, create it again to use the live capabilities. Nothing was sent",
+                backend=self._name,
+            )
         with run_config_scope(config):  # the run's budget/store/timeout, for submit below
             return super()._execute(tasks, config)
 

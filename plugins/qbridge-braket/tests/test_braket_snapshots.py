@@ -18,7 +18,7 @@ boto3 = pytest.importorskip("boto3")
 
 import qbridge  # noqa: E402
 from qbridge import Circuit, RunConfig  # noqa: E402
-from qbridge.exceptions import BackendUnavailableError, BudgetExceededError  # noqa: E402
+from qbridge.exceptions import BackendUnavailableError, BudgetExceededError, ValidationError  # noqa: E402
 from qbridge.jobs import JobStore  # noqa: E402
 from qbridge.jobs.plan import plan_run  # noqa: E402
 from qbridge_braket import snapshots as snaps  # noqa: E402
@@ -166,14 +166,20 @@ def test_offline_dry_run_compiles_for_the_device_and_prices_it(snap, no_aws, off
             assert qubits[1] in lim.graph[qubits[0]], (qubits, program)
     with pytest.raises(BudgetExceededError, match="nothing was sent"):
         plan_run(be, [ghz], RunConfig(shots=shots, options={"max_cost": 0.01}))
+    if not lim.fully_connected:  # two uncoupled qubits: refused at compile time
+        a = min(lim.graph)
+        b = next(q for q in sorted(lim.graph) if q != a and q not in lim.graph[a])
+        far = qbridge.get_backend("braket.device", arn=snap.arn, layout=[a, b])
+        with pytest.raises(ValidationError, match="connectivity"):
+            plan_run(far, [Circuit(2).h(0).cx(0, 1).measure_all()], RunConfig(shots=shots))
 
 
 def test_sending_from_a_snapshot_without_credentials_is_refused_before_anything(no_aws, offline):
     store = no_aws / "jobs.sqlite3"
     be = qbridge.get_backend("braket.device", arn="arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet")
-    with pytest.raises(BackendUnavailableError, match="Nothing was sent"):
+    with pytest.raises(BackendUnavailableError, match="offline snapshot.*Nothing was sent"):
         be.run(Circuit(2).h(0).cx(0, 1).measure_all(), RunConfig(shots=100, options={"store": str(store)})).result()
-    assert JobStore(store).list_jobs() == []
+    assert not store.exists() or JobStore(store).list_jobs() == []
 
 
 def test_unknown_device_without_credentials_names_the_snapshots(no_aws, offline):
