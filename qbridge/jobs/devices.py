@@ -44,7 +44,10 @@ def list_devices(provider: str | None = None) -> tuple[list[dict[str, Any]], lis
         except ModuleNotFoundError:
             notes.append(f"{key}: not listed, {dist} is not installed (pip install {dist})")
             continue
-        for row in fn():
+        found = fn()
+        if not found:
+            notes.append(f"{key}: {dist} knows no devices here (is its SDK installed? `qbridge backends` says)")
+        for row in found:
             rows.append({"provider_key": key, **row})
     return rows, notes
 
