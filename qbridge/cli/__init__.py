@@ -16,6 +16,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "backends": ("qbridge.cli.backends", "backends", "List installed backends and whether they can run here."),
     "run": ("qbridge.cli.run", "run", "Run OpenQASM programs on a backend."),
     "demo": ("qbridge.cli.demo", "demo", "Train a classical GPT and its hybrid twin, compare backends, write a report."),
+    "devices": ("qbridge.cli.devices", "devices", "Cloud QPUs and simulators: qubits, gates, prices and snapshot dates (offline)."),
     "jobs": ("qbridge.cli.jobs", "jobs", "Inspect, resume and cancel recorded cloud jobs."),
     "train": ("qbridge.cli.train", "train", "Train a classical or hybrid GPT-2/LLaMA/Qwen2 on a text file; metrics, checkpoints, plots."),
 }

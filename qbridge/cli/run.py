@@ -80,11 +80,13 @@ def _add_mitigation(out: dict[str, Any], res) -> None:
               help="Refuse the run if its estimated cost exceeds USD (checked before any network call).")
 @click.option("--max-shots", type=click.IntRange(min=1), default=None,
               help="Refuse the run if it needs more shots in total (all circuits, bindings and measurement groups).")
+@click.option("--max-seconds", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="Refuse the run if its estimated QPU usage time exceeds S seconds (devices billed by time: IBM).")
 @click.option("--dry-run", is_flag=True,
               help="Compile and validate against the device, print the native programs and the estimated cost; send nothing.")
 @reports_errors
 def run(programs, backend, options, shots, seed, observables, params, precision, as_json, mitigation, run_options,
-        max_cost, max_shots, dry_run) -> None:
+        max_cost, max_shots, max_seconds, dry_run) -> None:
     """Run OpenQASM 2/3 programs on a backend."""
     from ..backends.base import RunConfig, Task
     from ..backends.registry import get_backend
@@ -101,7 +103,8 @@ def run(programs, backend, options, shots, seed, observables, params, precision,
             raise click.UsageError(f"{path}: give values for input parameter(s) {missing} with --param NAME=VALUE")
         pv = np.array([[values[n] for n in names]]) if names else None
         tasks.append(Task(circuit, pv, {}, tuple(observables)))
-    budget = {k: v for k, v in (("max_cost", max_cost), ("max_shots", max_shots)) if v is not None}
+    budget = {k: v for k, v in (("max_cost", max_cost), ("max_shots", max_shots), ("max_seconds", max_seconds))
+              if v is not None}
     if budget:  # from the circuits and the price data alone: refused before any network call
         from .jobs import precheck_budget
 

@@ -6,9 +6,14 @@
   "amplitude_damping": g, "phase_damping": g}`` (see :class:`qbridge_braket.qasm.NoiseModel`).
 - ``braket.device``: an ``AwsDevice`` chosen by the option ``arn``. Options: ``properties`` (a
   capabilities object, dict or JSON document: compile offline, no AWS call until a submission),
+  ``source`` (where the capabilities come from: ``"auto"``, the default, reads them live when AWS
+  credentials are configured and otherwise uses qbridge's dated offline snapshot of the device,
+  :mod:`qbridge_braket.snapshots`; ``"live"`` always asks AWS; ``"snapshot"`` never does),
   ``layout`` (physical qubit of each circuit qubit: programs use ``$k`` qubits without rewiring
   and connectivity is checked; default: virtual qubits, placed and routed by Braket),
   ``aws_session``, ``connect_timeout`` (seconds for the first contact with AWS).
+  ``device_source`` says which capabilities were used (snapshot date, or the live properties
+  with their differences from the snapshot).
 
 Every circuit becomes an OpenQASM 3 program of our own translator (:mod:`qbridge_braket.qasm`)
 with ``input float`` parameters, so a batch of bindings is one program with a list of inputs.
@@ -517,6 +522,13 @@ class BraketDeviceBackend(BraketBackendBase):
             return False, "boto3 is not installed: pip install boto3"
         return True, ""
 
+    @classmethod
+    def credentials(cls) -> tuple[bool, str]:
+        """(configured, where or how to configure): the environment and AWS's shared files only."""
+        from .snapshots import aws_credentials
+
+        return aws_credentials()
+
     def __init__(
         self,
         *,
@@ -528,13 +540,16 @@ class BraketDeviceBackend(BraketBackendBase):
         connect_timeout: float = 10.0,
         s3_bucket: str | None = None,
         s3_prefix: str | None = None,
+        source: str = "auto",
         **options: Any,
     ) -> None:
         if options:
             raise TypeError(
-                f"unknown option(s) for braket.device: {sorted(options)}; it accepts 'arn', 'properties', 'layout', "
-                "'aws_session', 'connect_timeout', 's3_bucket', 's3_prefix'"
+                f"unknown option(s) for braket.device: {sorted(options)}; it accepts 'arn', 'properties', 'source', "
+                "'layout', 'aws_session', 'connect_timeout', 's3_bucket', 's3_prefix'"
             )
+        if source not in ("auto", "live", "snapshot"):
+            raise ValueError(f"source must be 'auto', 'live' or 'snapshot', got {source!r}")
         if not isinstance(arn, str) or not arn.startswith("arn:aws:braket:"):
             raise ValueError(
                 "braket.device needs the device's ARN: get_backend('braket.device', "
@@ -547,14 +562,16 @@ class BraketDeviceBackend(BraketBackendBase):
         self._aws_session = aws_session
         self._timeout = float(connect_timeout)
         self._aws_device = None
+        self.device_source: dict[str, Any] = {"source": "given", "note": "capabilities passed as properties="}
         if properties is None:
-            self._aws_device = _connect(arn, aws_session, self._timeout, self._name)
-            properties = self._aws_device.properties
+            properties = self._capabilities(arn, aws_session, source)
         self.properties = parse_properties(properties)
         try:
             self._limits = describe(self.properties)
         except QBridgeError as exc:
             raise BackendUnavailableError(f"{arn}: {exc.message}", backend=self._name) from exc
+        if self.device_source["source"] == "live":
+            self._compare_with_snapshot()
         if layout is True:
             from .capabilities import default_layout
 
@@ -563,6 +580,45 @@ class BraketDeviceBackend(BraketBackendBase):
         # cloud runs go through qbridge.jobs with shots only (every paid task is recorded with its
         # counts, see qbridge_braket.cloud), so even a managed simulator is declared sampling-only
         self._target = make_target(self._limits, layout=self._layout, exact=False)
+
+    def _capabilities(self, arn: str, aws_session: Any, source: str) -> Any:
+        """Live capabilities (credentials configured, or ``source="live"``), else the snapshot."""
+        from .snapshots import aws_credentials, load_snapshots, snapshot_for
+
+        snap = snapshot_for(arn)
+        configured, how = (True, "an aws_session was given") if aws_session is not None else aws_credentials()
+        if source == "live" or (source == "auto" and configured):
+            self._aws_device = _connect(arn, aws_session, self._timeout, self._name)
+            self.device_source = {"source": "live", "credentials": how}
+            return self._aws_device.properties
+        if snap is None:
+            known = ", ".join(s.key for s in load_snapshots())
+            raise BackendUnavailableError(
+                f"{arn}: {how}; qbridge has no offline snapshot of this device (snapshots: {known}). Configure "
+                "credentials, or pass properties=<device capabilities JSON> to compile offline",
+                backend=self._name,
+            )
+        self.device_source = {**snap.describe_source(), "credentials": how if not configured else
+                              f"{how} (not used: source='snapshot')",
+                              "note": f"compiled against qbridge's offline snapshot of {snap.name} dated {snap.as_of}, "
+                                      "not the device's live capabilities"}
+        return snap.properties
+
+    def _compare_with_snapshot(self) -> None:
+        """Live properties win; a difference from the shipped snapshot is reported (warning and
+        ``device_source["differences"]``), so a stale snapshot is noticed."""
+        from .snapshots import differences, snapshot_for
+
+        snap = snapshot_for(self.arn)
+        if snap is None:
+            self.device_source["differences"] = None
+            self.device_source["snapshot_as_of"] = None
+            return
+        diff = differences(snap.limits, self._limits)
+        self.device_source.update({"snapshot_as_of": snap.as_of, "differences": diff})
+        if diff:
+            warnings.warn(f"{self.arn}: the live capabilities differ from qbridge's snapshot of {snap.as_of} "
+                          f"(live ones are used): {'; '.join(diff)}", UserWarning, stacklevel=3)
 
     def _device_label(self) -> str:
         return self.arn
@@ -579,6 +635,15 @@ class BraketDeviceBackend(BraketBackendBase):
     def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
         from .cloud import run_config_scope
 
+        if self.device_source.get("source") == "snapshot":
+            # planned against the offline snapshot: never sent as such (no boto3 credential look-up
+            # either, which could wait on the instance metadata service)
+            raise BackendUnavailableError(
+                f"{self.arn}: this backend was made from qbridge's offline snapshot of {self.device_source.get('snapshot_as_of')} "
+                f"({self.device_source.get('credentials')}); it plans and prices runs (--dry-run), it sends nothing. "
+                "With credentials configured, create it again to use the live capabilities. Nothing was sent",
+                backend=self._name,
+            )
         with run_config_scope(config):  # the run's budget/store/timeout, for submit below
             return super()._execute(tasks, config)
 
