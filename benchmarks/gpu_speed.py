@@ -81,6 +81,23 @@ class OnDevice(Impl):
         (out * out).sum().backward()
 
 
+class GraphsOff(OnDevice):
+    """qbridge with the fast path's CUDA graphs switched off (qbridge.sim.graphs.ENABLED)."""
+
+    def __init__(self, device):
+        super().__init__(QbridgeTorch(), device)
+        self.name = "qbridge, CUDA graphs off"
+
+    def step(self):
+        from qbridge.sim import graphs
+
+        before, graphs.ENABLED = graphs.ENABLED, False
+        try:
+            super().step()
+        finally:
+            graphs.ENABLED = before
+
+
 def ms(t: float | None) -> str:
     return "-" if t is None else (f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.2f} s")
 
@@ -91,7 +108,8 @@ def layer_table(device, sizes, token_counts, reps, pennylane_max_n) -> list[dict
     for n in sizes:
         for tokens in token_counts:
             x, w = make_data(n, tokens)
-            impls = [OnDevice(QbridgeTorch(), device), OnDevice(Floor(), device), OnDevice(GemmBound(), device)]
+            impls = [OnDevice(QbridgeTorch(), device), GraphsOff(device), OnDevice(Floor(), device),
+                     OnDevice(GemmBound(), device)]
             have_pl = n <= pennylane_max_n and _have("pennylane")
             if have_pl:
                 impls.append(OnDevice(PennyLaneDefault(), device))
@@ -114,7 +132,8 @@ def layer_table(device, sizes, token_counts, reps, pennylane_max_n) -> list[dict
                     torch.cuda.empty_cache()
             rows.append(row)
             q, b = row.get(QbridgeTorch.name), row.get(GemmBound.name)
-            print(f"n={n:2d} tokens={tokens:6d}  qbridge {ms(q):>10}  floor {ms(row.get(Floor.name)):>10}  "
+            print(f"n={n:2d} tokens={tokens:6d}  qbridge {ms(q):>10}  (graphs off {ms(row.get('qbridge, CUDA graphs off')):>10})  "
+                  f"floor {ms(row.get(Floor.name)):>10}  "
                   f"bound {ms(b):>10}  default.qubit {ms(row.get(PennyLaneDefault.name)):>10}  "
                   f"qbridge/bound {q / b if q and b else float('nan'):.2f}x", flush=True)
     return rows
