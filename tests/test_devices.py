@@ -348,3 +348,22 @@ def test_deepcopy_of_a_model_shares_its_backend():
     assert twin.quantum.backend is q.quantum.backend and twin.quantum.weights is not q.quantum.weights
     x = torch.randn(3, 8)
     torch.testing.assert_close(twin(x), q(x))
+
+
+def test_fast_plans_are_shared_by_copies_and_left_out_of_pickles():
+    """A circuit's compiled plan (with its device tensors and, on a GPU, CUDA graphs) is shared
+    by deep copies and pickled without its caches."""
+    import copy
+    import pickle
+
+    from qbridge.sim import fastpath
+
+    q = QFFN(16, depth=2)
+    q(torch.randn(20, 16))  # compiles the plan and fills its caches
+    plan = fastpath.plan_for(q.circuit)
+    assert plan._cache
+    assert fastpath.plan_for(copy.deepcopy(q).circuit) is plan
+    back = pickle.loads(pickle.dumps(q))
+    assert fastpath.plan_for(back.circuit)._cache == {}
+    x = torch.randn(5, 16)
+    torch.testing.assert_close(back(x), q(x))

@@ -293,3 +293,6 @@ def test_cuda_graphs_give_the_step_by_step_numbers(case, monkeypatch):
     assert len(got_g) == len(want_g)
     for i, (a, b) in enumerate(zip(got_g, want_g)):
         _close(a, b.cpu(), 1e-5, f"{case}: gradient {i}")
+    twin = copy.deepcopy(layers)  # plans with captured graphs are shared, not copied
+    with torch.no_grad():
+        _close(twin[0](x), layers[0](x).cpu(), 1e-6, f"{case}: a deep copy")

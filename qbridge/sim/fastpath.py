@@ -130,6 +130,16 @@ class FastPlan:
     num_layers: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
+    def __deepcopy__(self, memo: dict) -> "FastPlan":
+        # compiled once and never changed (but for its caches): copies of a circuit or of a
+        # model share it; its CUDA graphs could not be copied anyway
+        return self
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_cache"] = {}  # device tensors and CUDA graphs stay out of pickles (torch.save)
+        return state
+
     def _tensor(self, key: Any, make, device) -> torch.Tensor:
         k = (key, str(device))
         t = self._cache.get(k)
