@@ -126,6 +126,9 @@ def layer_table(device, sizes, token_counts, reps, pennylane_max_n) -> list[dict
                     row[impl.name] = timer(impl.step, reps)
             except torch.OutOfMemoryError:
                 row["note"] = "out of memory"
+            except Exception as exc:  # a row that fails is reported, the table goes on
+                row["note"] = f"failed: {exc!r}"[:300]
+                print(f"n={n} tokens={tokens}: {row['note']}", flush=True)
             finally:
                 del impls
                 if device.type == "cuda":
