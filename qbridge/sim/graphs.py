@@ -69,6 +69,8 @@ class GraphedBuilder:
 
     @torch.enable_grad()
     def _capture(self) -> None:
+        # warm-up and both captures on one side stream: the autograd nodes made in the warm-up
+        # (theta's gradient accumulator) then belong to the stream the graphs replay
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
@@ -79,9 +81,9 @@ class GraphedBuilder:
         torch.cuda.synchronize(self.device)
         self.grad_out = torch.zeros_like(out)
         fwd, bwd = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
-        with torch.cuda.graph(fwd):
+        with torch.cuda.graph(fwd, stream=side):
             self.out = self.fn(self.theta)
-        with torch.cuda.graph(bwd, pool=fwd.pool()):
+        with torch.cuda.graph(bwd, pool=fwd.pool(), stream=side):
             (self.grad_theta,) = torch.autograd.grad(self.out, self.theta, self.grad_out, retain_graph=True)
         self.fwd, self.bwd = fwd, bwd
 
