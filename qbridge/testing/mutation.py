@@ -19,6 +19,7 @@ temporary directory) and the suite's checks.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -134,6 +135,10 @@ EXAMPLE_MUTANTS: tuple[Mutant, ...] = (
            ((_B, _EVS, _EVS.replace("for o in task.observables]", "for o in task.observables[::-1]]")),)),
     Mutant("coefficients_dropped", "Pauli-sum coefficients ignored in exact expectation values",
            ((_S, "        total += term.coeff * float(np.vdot(psi, phi).real)", "        total += float(np.vdot(psi, phi).real)"),)),
+    Mutant("statevector_missing", "no state vector returned although the target declares supports_statevector",
+           ((_B, "statevector=states if task.statevector else None", "statevector=None"),)),
+    Mutant("expectations_missing", "exact runs with observables return no expectation values",
+           ((_B, "                    evs = np.array([[", "                    evs = None and np.array([["),)),
     Mutant("statevector_rows_mixed", "state vectors of a batch returned in reversed row order",
            ((_B, "statevector=states if task.statevector else None", "statevector=states[::-1] if task.statevector else None"),)),
 )
@@ -264,7 +269,7 @@ def run_mutants(
         junit = root / "junit.xml"
         cmd = [sys.executable, "-m", "pytest", "test_mutants.py", "-q", "-p", "no:cacheprovider",
                "-o", "addopts=", f"--junitxml={junit}", "--rootdir", str(root), *pytest_args]
-        if workers > 1:
+        if workers > 1 and importlib.util.find_spec("xdist") is not None:  # else one process
             cmd += ["-n", str(workers)]
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)

@@ -40,6 +40,9 @@ from qbridge.testing.checks import (
 )
 from qbridge.testing.conformance import ConformanceBase
 
+LARGE_SHOTS = 1_000_000  # the largest run the suite makes (max_shots above it is run at this count)
+SEED = 99
+
 
 class TestShots(ConformanceBase):
     def test_counts_match_probabilities(self, harness):
@@ -131,10 +134,6 @@ class TestShots(ConformanceBase):
         harness.check_sampled([task], [f"rare outcome at {shots} shots"], shots=shots, seed=8)
 
 
-LARGE_SHOTS = 1_000_000
-SEED = 99
-
-
 def _seed_run(harness, tasks, seed):
     """One run of ``tasks`` with ``seed``, or the ValidationError that refused it."""
     try:  # the backend's own run: the harness would drop the seed of a backend declaring seeded=False
@@ -160,7 +159,8 @@ def _all_counts(result) -> list:
 class TestSeeds(ConformanceBase):
     def test_seed_declaration_is_kept(self, harness):
         """seeded=True: a whole submission repeats with its seed, expectation values included,
-        and another seed draws other counts. seeded=False: a run with shots and a seed is refused before it executes."""
+        and another seed draws other counts. seeded=False: a run with shots and a seed is
+        refused before it executes."""
         harness.require_simulator()
         harness.require_shots()
         harness.require_qubits(3)
