@@ -20,6 +20,7 @@ import torch
 
 from qbridge import Circuit, Parameter, Task
 from qbridge.backends.base import Backend
+from qbridge.exceptions import ValidationError
 from qbridge.backends.torch import TorchBackend
 from qbridge.testing import conformance_tests
 from qbridge.testing.checks import count_zscores, marginalise, reference_probabilities
@@ -55,7 +56,22 @@ class _ExactOnly(TorchBackend):
                        native_gates=frozenset({"rz", "ry", "cz"}))
 
 
+class _Unseedable(TorchBackend):
+    """A sampler that cannot be seeded, declared and refused as the contract asks: the suite's
+    other shot runs go without a seed, and TestSeeds checks the refusal."""
+
+    @property
+    def target(self):
+        return replace(super().target, seeded=False, supports_exact=False, supports_statevector=False)
+
+    def validate(self, task, config):
+        super().validate(task, config)
+        if config.seed is not None and config.shots is not None:
+            raise ValidationError(f"{self.backend_name} cannot be seeded; drop seed", backend=self.backend_name)
+
+
 TestSamplingOnlyVariant = conformance_tests(lambda: _SamplingOnly(name="torch.sampling-only"))
+TestUnseedableVariant = conformance_tests(lambda: _Unseedable(name="torch.unseedable"))
 TestExactOnlyVariant = conformance_tests(lambda: _ExactOnly(name="torch.exact-only"))
 
 
@@ -229,7 +245,15 @@ class Late(TorchBackend):
         return super()._execute([TorchBackend.compile(self, c.task, config) for c in tasks], config)
 
 
+class Undeclared(TorchBackend):
+    """Honours seeds but declares seeded=False, without refusing them."""
+    @property
+    def target(self):
+        return replace(super().target, seeded=False)
+
+
 TestReversed = conformance_tests(lambda: Reversed(name="reversed"))
+TestUndeclared = conformance_tests(lambda: Undeclared(name="undeclared"))
 TestNegatedRz = conformance_tests(lambda: NegatedRz(name="negated"))
 TestBiased = conformance_tests(lambda: Biased(name="biased"))
 TestFirstRow = conformance_tests(lambda: FirstRow(name="firstrow"))
@@ -243,7 +267,7 @@ EXPECTED = {
     ("TestReversed", "TestGates", "test_gate_matches_reference[cx]"): "failed",
     ("TestReversed", "TestGates", "test_gate_matches_reference[h]"): "failed",
     ("TestReversed", "TestShots", "test_counts_match_probabilities"): "failed",
-    ("TestReversed", "TestShots", "test_unseeded_runs"): "passed",  # a Bell state reads the same reversed
+    ("TestReversed", "TestSeeds", "test_seed_is_honoured_or_refused"): "passed",  # no reference involved
     ("TestNegatedRz", "TestGates", "test_gate_matches_reference[rz]"): "failed",
     ("TestNegatedRz", "TestGates", "test_gate_matches_reference[rx]"): "passed",
     ("TestBiased", "TestShots", "test_counts_match_probabilities"): "failed",
@@ -257,6 +281,8 @@ EXPECTED = {
     ("TestLate", "TestBadInput", "test_too_many_qubits"): "failed",
     ("TestLate", "TestBadInput", "test_statevector_with_shots"): "failed",
     ("TestLate", "TestBadInput", "test_unbound_parameter"): "passed",  # raised by Task, before compile
+    ("TestUndeclared", "TestSeeds", "test_seed_declaration_is_kept"): "failed",  # seeded=False must refuse
+    ("TestUndeclared", "TestSeeds", "test_seed_is_honoured_or_refused"): "passed",  # the seed is honoured
 }
 
 

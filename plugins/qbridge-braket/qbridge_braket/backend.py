@@ -36,7 +36,7 @@ import importlib.util
 import os
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -441,7 +441,8 @@ class BraketLocalBackend(_LocalBackend):
         if options:
             raise TypeError(f"unknown option(s) for braket.local: {sorted(options)}; it accepts 'max_parallel'")
         super().__init__(name=name, max_parallel=max_parallel)
-        self._target = make_target(self._limits)
+        # seeded: a run with a seed samples through qbridge_braket._seeded (the same seed, the same counts)
+        self._target = replace(make_target(self._limits), seeded=True)
 
 
 class BraketDMBackend(_LocalBackend):
@@ -457,7 +458,8 @@ class BraketDMBackend(_LocalBackend):
         super().__init__(name=name, max_parallel=max_parallel)
         self._noise = NoiseModel.parse(noise)
         self.options["noise"] = self._noise.to_dict()
-        self._target = make_target(self._limits, noisy=self._noise.active, gate_noise=self._noise.gate_noise)
+        self._target = replace(make_target(self._limits, noisy=self._noise.active, gate_noise=self._noise.gate_noise),
+                               seeded=True)  # sampled through qbridge_braket._seeded, as braket.local
 
 
 # -- cloud devices ----------------------------------------------------------------------------------

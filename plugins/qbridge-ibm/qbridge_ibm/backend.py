@@ -115,6 +115,8 @@ class SamplerBackend(Backend):
             batched=True,
             gradient_methods=("parameter-shift",),
             simulator=simulator,
+            # local testing mode seeds Aer's sampler (seed_simulator, below); a QPU cannot be seeded
+            seeded=simulator,
             noisy=True,
             gpu=False,
             precisions=("single", "double"),
