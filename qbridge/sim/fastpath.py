@@ -52,6 +52,7 @@ names the fix (the backend's ``fast_path=False``).
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -191,7 +192,15 @@ class FastPlan:
 
             slots = graphs.BuilderSlots(lambda: graphs.GraphedBuilder(build, theta.numel(), rdtype, dev))
             self._cache[key] = slots
-        return slots.next()(theta.to(rdtype))
+        if slots is graphs.FAILED:
+            return self.apply_columns(eye, theta, cdtype, device, real=real)
+        try:
+            return slots.next()(theta.to(rdtype))
+        except RuntimeError as exc:  # a capture this CUDA build refuses: same numbers, step by step
+            self._cache[key] = graphs.FAILED
+            warnings.warn(f"qbridge: CUDA graph capture of U failed ({exc}); this circuit builds U step by step "
+                          "on this device (QBRIDGE_CUDA_GRAPHS=0 silences this)", RuntimeWarning, stacklevel=2)
+            return self.apply_columns(eye, theta, cdtype, device, real=real)
 
     def apply(self, states: torch.Tensor, theta: torch.Tensor | None, cdtype: torch.dtype, device, real: bool = False) -> torch.Tensor:
         """Every step applied to a (rows, 2^n) batch of states (real ones stay real while the

@@ -25,7 +25,9 @@ How it stays correct:
   from host data (a capture would fail on the copy). Anything else, and every CPU run, calls the
   builder directly.
 - Capture happens once per builder (a warm-up of a few eager calls on a side stream first, as
-  ``torch.cuda.make_graphed_callables`` does); the graphs share one memory pool per builder.
+  ``torch.cuda.make_graphed_callables`` does); the graphs share one memory pool per builder. A
+  capture that fails (a CUDA build that refuses an operation) is reported once with a
+  RuntimeWarning and that plan is built step by step on that device from then on.
 
 ``QBRIDGE_CUDA_GRAPHS=0`` in the environment (or :data:`ENABLED` = False) switches graphs off:
 the numbers are the same, only slower. Must not touch: the plan's contents, backends.
@@ -38,7 +40,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["ENABLED", "MAX_QUBITS", "SLOTS", "BuilderSlots", "GraphedBuilder", "usable"]
+__all__ = ["ENABLED", "FAILED", "MAX_QUBITS", "SLOTS", "BuilderSlots", "GraphedBuilder", "usable"]
 
 #: capture U's builder as CUDA graphs (environment: QBRIDGE_CUDA_GRAPHS=0 to switch off)
 ENABLED = os.environ.get("QBRIDGE_CUDA_GRAPHS", "1") != "0"
@@ -46,6 +48,8 @@ ENABLED = os.environ.get("QBRIDGE_CUDA_GRAPHS", "1") != "0"
 MAX_QUBITS = 10
 #: builders per plan, dtype and device (layers of one shape share a plan)
 SLOTS = 4
+#: marks a plan whose capture failed on a device (it is then built step by step, with a warning)
+FAILED = object()
 
 
 def usable(device: torch.device, num_qubits: int) -> bool:
