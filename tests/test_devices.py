@@ -367,3 +367,31 @@ def test_fast_plans_are_shared_by_copies_and_left_out_of_pickles():
     assert fastpath.plan_for(back.circuit)._cache == {}
     x = torch.randn(5, 16)
     torch.testing.assert_close(back(x), q(x))
+
+
+def test_a_refused_cuda_graph_capture_warns_and_builds_step_by_step(monkeypatch):
+    """Where a capture fails, the layer warns once and computes the same numbers step by step
+    (checked on the CPU by pretending graphs apply and making the capture fail)."""
+    from qbridge.sim import fastpath, graphs
+
+    q = QFFN(16, depth=2)
+    x = torch.randn(40, 16)  # above the crossover: U is built
+    want = q(x)
+    plan = fastpath.plan_for(q.circuit)
+    monkeypatch.setattr(graphs, "usable", lambda device, n: True)
+
+    def refuse(self):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(graphs.GraphedBuilder, "_capture", refuse)
+    with pytest.warns(RuntimeWarning, match="CUDA graph capture of U failed"):
+        got = q(x)
+    torch.testing.assert_close(got, want)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once: the plan is marked
+        torch.testing.assert_close(q(x), want)
+    assert any(v is graphs.FAILED for v in plan._cache.values())
+    for key in [k for k, v in plan._cache.items() if v is graphs.FAILED]:
+        del plan._cache[key]  # the plan is shared by structure with other tests
