@@ -1,7 +1,7 @@
 """``qbridge run``: run OpenQASM programs on any backend, as one batch.
 
 Output per program: ``probabilities`` (exact) or ``counts`` (with shots), over the measured
-qubits (all when the program measures none), keys in DESIGN.md's bit order (q0 first); with
+qubits (all when the program measures none), keys in the bit order of docs/architecture.md (q0 first); with
 observables, ``expectation_values`` as ``{observable, value, stderr}`` (stderr 0 when exact);
 with ``--mitigation`` value and stderr are the mitigated ones, ``unmitigated_value`` and
 ``unmitigated_stderr`` sit beside them, and ``mitigation`` says what ran and its shot cost.

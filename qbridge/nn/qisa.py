@@ -21,7 +21,7 @@ Values:
 
 Pauli strings (:func:`draw_pauli_strings`): each character is I with probability 0.9, else X, Y
 or Z uniformly; an all-identity string is redrawn; the first character acts on qubit 0, the most
-significant bit of the amplitude index (DESIGN.md's order). ``seed`` fixes the draw.
+significant bit of the amplitude index (the bit order of docs/architecture.md). ``seed`` fixes the draw.
 
 Aggregation:
 
