@@ -28,6 +28,7 @@ __all__ = [
     "DeviceUnavailableError",
     "JobError",
     "BudgetExceededError",
+    "NoiseModelError",
 ]
 
 
@@ -112,3 +113,8 @@ class JobError(BackendError):
 
 class BudgetExceededError(QBridgeError):
     """A submission's estimated cost or shots exceed the budget; nothing was sent."""
+
+
+class NoiseModelError(QBridgeError, ValueError):
+    """A noise model is unphysical (a probability outside its range, T2 > 2 T1, a negative
+    time), names an unknown gate or a channel of the wrong width, or cannot be read from JSON."""
