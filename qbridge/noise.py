@@ -53,6 +53,7 @@ __all__ = [
     "NoiseModel",
     "apply_readout",
     "as_noise_model",
+    "check_gates",
 ]
 
 _I = np.eye(2, dtype=complex)
@@ -611,3 +612,18 @@ def as_noise_model(noise: Any, backend: str | None = None) -> NoiseModel | None:
         f"noise must be a qbridge.noise.NoiseModel, its JSON (a str or dict), or an IBM fake device name such as "
         f"'fake_manila'; got {type(noise).__name__}" + (f" for backend {backend!r}" if backend else "")
     )
+
+
+def check_gates(model: NoiseModel, native: frozenset[str] | set[str], backend: str) -> None:
+    """Refuse a model that gives errors to gates ``backend`` never runs (it rewrites them into
+    others first), so that its errors would silently not act there."""
+    missing = sorted(model.gate_names - set(native))
+    if missing:
+        from .exceptions import ValidationError
+
+        raise ValidationError(
+            f"the noise model gives errors to {missing}, which {backend} does not run as such (it rewrites them "
+            "into other gates first), so those errors would not act; give the errors to the gates it runs "
+            f"({', '.join(sorted(native))}) or use the torch backend, which runs every library gate",
+            backend=backend,
+        )
