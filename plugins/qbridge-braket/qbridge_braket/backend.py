@@ -47,6 +47,7 @@ from qbridge.ir.circuit import Circuit
 from qbridge.ir.stateprep import bind_inputs
 
 from .capabilities import DeviceLimits, describe, make_target, parse_properties
+from .noise import ModelNoise
 from .qasm import INPUT_PREFIX, NoiseModel, supports_gphase, to_openqasm
 
 __all__ = [
@@ -326,9 +327,10 @@ class BraketBackendBase(Backend):
                 state[r] = np.asarray(values[k], dtype=complex).reshape(dim)
                 k += 1
             word_values[r] = [float(np.real(v)) for v in values[k:k + len(prog.words)]]
-        pr = self._noise.readout
-        if pr > 0.0:
-            probs, word_values = _apply_readout(probs, word_values, prog.words, n, pr)
+        if isinstance(self._noise, ModelNoise):
+            probs, word_values = self._noise.exact_readout(probs, word_values, prog.words, n)
+        elif self._noise.readout > 0.0:
+            probs, word_values = _apply_readout(probs, word_values, prog.words, n, self._noise.readout)
         ev = None
         if task.observables:
             index = {w: i for i, w in enumerate(prog.words)}
@@ -448,18 +450,39 @@ class BraketLocalBackend(_LocalBackend):
 class BraketDMBackend(_LocalBackend):
     name = "braket.dm"
     description = ("Amazon Braket's local density-matrix simulator (LocalSimulator('braket_dm')) with an optional "
-                   "noise model: noise={'depolarizing': p1, 'two_qubit_depolarizing': p2, 'readout': pr}.")
+                   "noise model: noise=qbridge.noise.NoiseModel (the legacy dict {'depolarizing': p1, ...} is deprecated).")
     simulator_name = "braket_dm"
 
-    def __init__(self, *, name: str | None = None, noise: Mapping[str, float] | None = None,
+    def __init__(self, *, name: str | None = None, noise: Any = None,
                  max_parallel: int | None = None, **options: Any) -> None:
+        """``noise``: a :class:`qbridge.noise.NoiseModel` (its JSON, or an IBM fake device name),
+        converted by :mod:`qbridge_braket.noise`; or, deprecated, the dict of
+        :class:`qbridge_braket.qasm.NoiseModel`, which keeps its own meaning (readout flips also
+        scale exact expectation values)."""
         if options:
             raise TypeError(f"unknown option(s) for braket.dm: {sorted(options)}; it accepts 'noise', 'max_parallel'")
         super().__init__(name=name, max_parallel=max_parallel)
-        self._noise = NoiseModel.parse(noise)
+        from qbridge.noise import as_noise_model, check_gates
+
+        legacy = isinstance(noise, Mapping) and noise.get("format") != "qbridge.noise/1"
+        if legacy:
+            warnings.warn(
+                "braket.dm's noise={'depolarizing': ...} dict is deprecated; pass a qbridge.noise.NoiseModel, which "
+                "aer and torch take too (the dict's depolarizing p is Braket's: NoiseModel's Depolarizing(4*p/3))",
+                DeprecationWarning, stacklevel=3)
+        if noise is None or legacy:
+            self._noise = NoiseModel.parse(noise)
+            self._target = replace(make_target(self._limits, noisy=self._noise.active,
+                                               gate_noise=self._noise.gate_noise),
+                                   seeded=True)  # sampled through qbridge_braket._seeded, as braket.local
+        else:
+            model = as_noise_model(noise, self._name)
+            self._noise = ModelNoise(model)
+            target = make_target(self._limits, noisy=True)
+            check_gates(model, target.native_gates, self._name)
+            qubits = target.num_qubits if model.num_qubits is None else min(target.num_qubits, model.num_qubits)
+            self._target = replace(target, num_qubits=qubits, seeded=True)
         self.options["noise"] = self._noise.to_dict()
-        self._target = replace(make_target(self._limits, noisy=self._noise.active, gate_noise=self._noise.gate_noise),
-                               seeded=True)  # sampled through qbridge_braket._seeded, as braket.local
 
 
 # -- cloud devices ----------------------------------------------------------------------------------
