@@ -259,8 +259,9 @@ def _gate_arity(gate: str) -> int | None:
     if gate not in GATES:
         import difflib
 
-        close = difflib.get_close_matches(gate, list(GATES), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        aliases = {"cnot": "cx", "toffoli": "ccx", "ccnot": "ccx", "i": "id", "phase": "p", "v": "sx", "ecr": None}
+        close = [aliases[gate.lower()]] if aliases.get(gate.lower()) else difflib.get_close_matches(gate, list(GATES), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "."
         raise NoiseModelError(f"noise on unknown gate {gate!r}{hint} Gates: {', '.join(sorted(GATES))}, unitary",
                               instruction=gate)
     return GATES[gate].num_qubits
@@ -422,17 +423,6 @@ class NoiseModel:
     @property
     def has_readout(self) -> bool:
         return any(not e.is_identity for _, e in self.readout)
-
-    def check_width(self, num_qubits: int, backend: str | None = None) -> None:
-        """A circuit of ``num_qubits`` fits the model (a device model says nothing beyond its qubits)."""
-        if self.num_qubits is not None and num_qubits > self.num_qubits:
-            from .exceptions import ValidationError
-
-            raise ValidationError(
-                f"the circuit uses {num_qubits} qubits but the noise model ({self.source or 'device'}) describes "
-                f"{self.num_qubits}; use a smaller circuit or a model of a larger device",
-                backend=backend,
-            )
 
     # -- JSON -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -228,11 +228,6 @@ class TorchBackend(Backend):
             err = _host(e.std(1) / np.sqrt(T)) if T > 1 else np.full(tuple(ev.shape), np.inf)
         return probs, ev, err, meta
 
-    def validate(self, task: Any, config: RunConfig) -> None:
-        super().validate(task, config)
-        if self.noise is not None:
-            self.noise.check_width(task.circuit.num_qubits, self._name)
-
     def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
         dtype = self._dtype(config)
         rng_seed = np.random.SeedSequence(config.seed) if config.seed is not None else None
