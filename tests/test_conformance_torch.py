@@ -21,6 +21,7 @@ import torch
 from qbridge import Circuit, Parameter, Task
 from qbridge.backends.base import Backend
 from qbridge.exceptions import ValidationError
+from qbridge.noise import AmplitudeDamping, Depolarizing, NoiseModel, ReadoutError
 from qbridge.backends.torch import TorchBackend
 from qbridge.testing import conformance_tests
 from qbridge.testing.checks import count_zscores, marginalise, reference_probabilities
@@ -30,6 +31,11 @@ from qbridge.testing.plugin import SUITE_DIR
 pytest_plugins = ["pytester"]
 
 TestTorchConformance = conformance_tests("torch")
+# under a noise model (density matrices): the families that compare with the ideal reference skip
+# themselves on Target.noisy; capabilities, validation, bad input and result format still run
+_NOISE = (NoiseModel().with_gate_error("cx", Depolarizing(0.02, 2)).with_gate_error("h", AmplitudeDamping(0.01))
+          .with_readout_error(ReadoutError(0.01, 0.02)))
+TestTorchNoisyConformance = conformance_tests("torch", noise=_NOISE)
 
 # inner pytest runs: no cache files, and no pytest-benchmark warning about xdist when the outer
 # run is distributed (blocking a plugin that is not installed is harmless)
