@@ -2,7 +2,8 @@
 
 - ``braket.local``: Braket's local state-vector simulator (``LocalSimulator("braket_sv")``).
 - ``braket.dm``: the local density-matrix simulator (``"braket_dm"``), with the option
-  ``noise={"depolarizing": p1, "two_qubit_depolarizing": p2, "readout": pr,
+  ``noise=`` a :class:`qbridge.noise.NoiseModel` (converted by :mod:`qbridge_braket.noise`), or,
+  deprecated, the dict ``{"depolarizing": p1, "two_qubit_depolarizing": p2, "readout": pr,
   "amplitude_damping": g, "phase_damping": g}`` (see :class:`qbridge_braket.qasm.NoiseModel`).
 - ``braket.device``: an ``AwsDevice`` chosen by the option ``arn``. Options: ``properties`` (a
   capabilities object, dict or JSON document: compile offline, no AWS call until a submission),
