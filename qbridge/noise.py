@@ -27,6 +27,8 @@ definition of what a model means, which every conversion follows:
   [[0, sqrt(g)], [0, 0]]; ``PhaseDamping(g)`` [[1, 0], [0, sqrt(1-g)]] and [[0, 0], [0, sqrt(g)]];
   ``ThermalRelaxation(t1, t2, time)`` relaxes towards |0> (no excited-state population):
   populations decay as exp(-time/t1), coherences as exp(-time/t2), which needs t2 <= 2 t1.
+  ``Product(a, b)`` is the one-qubit channels a and b acting independently on a two-qubit gate's
+  first and second qubit.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "AmplitudeDamping",
     "PhaseDamping",
     "ThermalRelaxation",
+    "Product",
     "ReadoutError",
     "GateNoise",
     "NoiseModel",
@@ -215,6 +218,38 @@ class ThermalRelaxation(Channel):
 
 
 @dataclass(frozen=True)
+class Product(Channel):
+    """One-qubit channels acting independently, the first on the first qubit, and so on (for a
+    two-qubit gate whose qubits relax with their own T1 and T2)."""
+
+    channels: tuple[Channel, ...]
+    kind = "product"
+
+    def __post_init__(self) -> None:
+        chans = tuple(self.channels)
+        if not 2 <= len(chans) <= 3 or not all(isinstance(c, Channel) and c.num_qubits == 1 for c in chans):
+            raise NoiseModelError("a Product holds two or three one-qubit channels (one per gate qubit)")
+        object.__setattr__(self, "channels", chans)
+
+    @property
+    def num_qubits(self) -> int:  # type: ignore[override]
+        return len(self.channels)
+
+    def kraus(self) -> np.ndarray:
+        out = self.channels[0].kraus()
+        for ch in self.channels[1:]:
+            out = np.stack([np.kron(a, b) for a in out for b in ch.kraus()])
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "channels": [c.to_dict() for c in self.channels]}
+
+    @property
+    def is_identity(self) -> bool:
+        return all(c.is_identity for c in self.channels)
+
+
+@dataclass(frozen=True)
 class ReadoutError:
     """A measured bit reads 1 for a prepared 0 with probability ``p01``, 0 for a 1 with ``p10``."""
 
@@ -237,7 +272,7 @@ class ReadoutError:
         return self.p01 == 0.0 and self.p10 == 0.0
 
 
-_KINDS = {c.kind: c for c in (Depolarizing, AmplitudeDamping, PhaseDamping, ThermalRelaxation)}
+_KINDS = {c.kind: c for c in (Depolarizing, AmplitudeDamping, PhaseDamping, ThermalRelaxation, Product)}
 
 
 def _channel_from_dict(d: Mapping[str, Any]) -> Channel:
@@ -247,6 +282,8 @@ def _channel_from_dict(d: Mapping[str, Any]) -> Channel:
     if cls is None:
         raise NoiseModelError(f"unknown channel kind {d['kind']!r}; known: {sorted(_KINDS)}")
     args = {k: v for k, v in d.items() if k != "kind"}
+    if cls is Product:
+        args["channels"] = tuple(_channel_from_dict(c) for c in args.get("channels", ()))
     try:
         return cls(**args)
     except TypeError as exc:
@@ -471,6 +508,7 @@ class NoiseModel:
         recipe); per qubit: the readout error, asymmetric where the calibration gives both
         directions. Gates outside qbridge's library (``ecr``, ``delay``, ``reset``) are skipped.
         ``rz`` is virtual on IBM devices and carries no error. T2 above 2*T1 is clipped to 2*T1.
+        On two-qubit gates each qubit relaxes with its own T1/T2 (a :class:`Product`).
         Needs qiskit-ibm-runtime (imported here, not by ``import qbridge``).
         """
         try:
@@ -529,12 +567,8 @@ def _device_gate_channels(props: Any, qubits: tuple[int, ...], t12: Mapping[int,
             channels.append(Depolarizing(min(p, 4**k / (4**k - 1)), k))
     if k == 1:
         return channels + relax
-    # on a two-qubit gate the relaxation acts on each qubit with its own T1/T2: one channel per
-    # qubit cannot be expressed as "a 1-qubit channel on each qubit" unless the qubits agree, so
-    # the two-qubit entry carries it only when they do (else depolarizing alone, stated here)
-    if relax and len({(c.t1, c.t2) for c in relax}) == 1:
-        return channels + [relax[0]]
-    return channels
+    # on a multi-qubit gate each qubit relaxes with its own T1/T2
+    return channels + ([Product(tuple(relax))] if relax else [])
 
 
 def _measure_errors(dev: Any, target: Any, n: int) -> dict[int, ReadoutError]:

@@ -3,7 +3,8 @@
 The same :class:`qbridge.noise.NoiseModel` drives ``torch`` (qbridge's own Kraus operators),
 ``aer`` (converted to Aer's ``depolarizing_error``, ``amplitude_damping_error``,
 ``phase_damping_error``, ``thermal_relaxation_error`` and ``ReadoutError``) and ``braket.dm``
-(Braket's named noise pragmas and a Kraus readout channel). Aer and Braket compute the channels
+(Braket's named noise pragmas and a Kraus readout channel; an asymmetric ``Product`` checks
+that the three agree on the order of a gate's qubits). Aer and Braket compute the channels
 themselves, so agreement checks qbridge's channels and both conversions.
 
 - exact probabilities on random circuits of 1 to 6 qubits with random models (fixed seeds) agree
@@ -33,6 +34,7 @@ from qbridge.noise import (  # noqa: E402
     Depolarizing,
     NoiseModel,
     PhaseDamping,
+    Product,
     ReadoutError,
     ThermalRelaxation,
 )
@@ -73,7 +75,8 @@ def random_model(n: int, rng: np.random.Generator) -> NoiseModel:
     for gate in rng.choice(ONE, size=8, replace=False):
         m = m.with_gate_error(str(gate), *(one() for _ in range(rng.integers(1, 3))))
     for gate in TWO + ["ccx"]:
-        chans = [one()] if gate == "ccx" else [Depolarizing(float(rng.uniform(0, 0.1)), 2), one()]
+        chans = [one()] if gate == "ccx" else [Depolarizing(float(rng.uniform(0, 0.1)), 2), one(),
+                                               Product((one(), one()))]
         m = m.with_gate_error(gate, *chans)
     q = int(rng.integers(n))
     m = m.with_gate_error("h", Depolarizing(float(rng.uniform(0.1, 0.2))), qubits=q)  # overrides the all-qubit entry

@@ -23,6 +23,7 @@ from qbridge.noise import (
     Depolarizing,
     NoiseModel,
     PhaseDamping,
+    Product,
     ReadoutError,
     ThermalRelaxation,
     apply_readout,
@@ -50,6 +51,7 @@ def exact(backend, task):
     (lambda: ReadoutError(0.1, 1.2), r"\[0, 1\]"),
     (lambda: NoiseModel().with_gate_error("cnot", Depolarizing(0.1)), "did you mean 'cx'"),
     (lambda: NoiseModel().with_gate_error("h", Depolarizing(0.1, 2)), "1-qubit channel"),
+    (lambda: Product((Depolarizing(0.1, 2), PhaseDamping(0.1))), "one-qubit channels"),
     (lambda: NoiseModel().with_gate_error("cx", Depolarizing(0.1), qubits=(0,)), "acts on 2 qubit"),
     (lambda: NoiseModel().with_gate_error("x", Depolarizing(0.1), qubits=(0, 0)), "distinct"),
     (lambda: NoiseModel(num_qubits=2).with_readout_error(ReadoutError(0.1, 0.1), 5), "outside"),
@@ -66,7 +68,8 @@ def test_unphysical_or_malformed_values_are_typed_errors_that_name_the_fix(make,
 
 def test_channels_are_trace_preserving():
     for ch in (Depolarizing(0.3), Depolarizing(0.7, 2), AmplitudeDamping(0.4), PhaseDamping(0.2),
-               ThermalRelaxation(40.0, 30.0, 7.0), ThermalRelaxation(40.0, 80.0, 7.0)):
+               ThermalRelaxation(40.0, 30.0, 7.0), ThermalRelaxation(40.0, 80.0, 7.0),
+               Product((AmplitudeDamping(0.3), ThermalRelaxation(40.0, 30.0, 7.0)))):
         k = ch.kraus()
         total = np.einsum("kji,kjl->il", k.conj(), k)
         np.testing.assert_allclose(total, np.eye(k.shape[-1]), atol=1e-12)
@@ -77,6 +80,7 @@ def test_json_round_trip_and_frozen():
          .with_gate_error("cx", Depolarizing(0.02, 2), ThermalRelaxation(50.0, 60.0, 0.4))
          .with_gate_error("cx", Depolarizing(0.05, 2), qubits=(1, 2))
          .with_gate_error("h", AmplitudeDamping(0.01), PhaseDamping(0.02))
+         .with_gate_error("rzz", Product((AmplitudeDamping(0.01), PhaseDamping(0.03))), qubits=(2, 0))
          .with_readout_error(ReadoutError(0.01, 0.03))
          .with_readout_error(ReadoutError(0.05, 0.07), qubit=2))
     back = NoiseModel.from_json(m.to_json())
@@ -125,6 +129,13 @@ def test_from_backend_matches_the_calibration_and_aers_gate_fidelities():
             theirs = average_gate_fidelity(aer_model._local_quantum_errors[gate][(q,)])
             assert abs(ours - theirs) < 1e-9
     assert with_depol >= 1  # both branches of the recipe are exercised
+    for qs in dev.target["cx"]:
+        # two-qubit gates: depolarizing, then each qubit's own relaxation (a Product)
+        kraus = np.eye(4, dtype=complex)[None]
+        for c, _ in m.channels_for("cx", qs):
+            kraus = np.stack([k2 @ k1 for k2 in c.kraus() for k1 in kraus])
+        theirs = average_gate_fidelity(aer_model._local_quantum_errors["cx"][qs])
+        assert abs(average_gate_fidelity(Kraus(list(kraus))) - theirs) < 1e-9
 
 
 # -- the torch density-matrix kernels against closed forms ----------------------------------------

@@ -22,6 +22,7 @@ from qbridge.noise import (
     Depolarizing,
     NoiseModel,
     PhaseDamping,
+    Product,
     ThermalRelaxation,
 )
 
@@ -39,6 +40,11 @@ def _error(channel: Channel) -> Any:
         return an.phase_damping_error(channel.gamma)
     if isinstance(channel, ThermalRelaxation):
         return an.thermal_relaxation_error(channel.t1, channel.t2, channel.time)
+    if isinstance(channel, Product):
+        err = _error(channel.channels[0])
+        for ch in channel.channels[1:]:
+            err = err.expand(_error(ch))  # expand: the next channel on the next qubit
+        return err
     raise ValidationError(f"no Aer conversion for a {type(channel).__name__} channel")  # pragma: no cover
 
 

@@ -25,6 +25,7 @@ from qbridge.noise import (
     Depolarizing,
     NoiseModel,
     PhaseDamping,
+    Product,
     ThermalRelaxation,
     apply_readout,
 )
@@ -47,6 +48,8 @@ def _pragmas(channel: Channel, refs: Sequence[str]) -> list[str]:
     if isinstance(channel, ThermalRelaxation):
         amp, phase = channel.as_damping()
         return _pragmas(amp, refs) + _pragmas(phase, refs)
+    if isinstance(channel, Product):
+        return [line for ch, ref in zip(channel.channels, refs) for line in _pragmas(ch, [ref])]
     raise TypeError(f"no Braket pragma for {type(channel).__name__}")  # pragma: no cover
 
 
