@@ -257,3 +257,12 @@ def test_qisa_a_in_eval_mode_does_not_bypass_a_noise_model():
     assert exact._fast_is_exact() and not noisy._fast_is_exact()
     with torch.no_grad():
         assert (exact(x) - noisy(x)).abs().max() > 1e-3
+
+
+def test_one_noise_option_at_a_time_on_aer():
+    model = NoiseModel().with_gate_error("x", Depolarizing(0.1))
+    with pytest.raises(ValueError, match="not several"):
+        qbridge.get_backend("aer", noise=model, noise_backend="fake_manila")
+    be = qbridge.get_backend("aer", noise=model)
+    assert be.target.noisy and not be.target.supports_statevector
+    assert be.run(Circuit(1).x(0)).result()[0].metadata["noise"] == "qbridge.noise"

@@ -271,3 +271,13 @@ def test_trajectories_agree_with_the_density_matrix_within_their_standard_error(
     assert 0.2 < np.mean(z**2) < 3.0  # the stated errors are the right size, not merely large
     again = traj.run(task, precision="double", seed=21).result()[0]
     np.testing.assert_array_equal(again.probabilities, r.probabilities)  # seeded
+
+
+def test_a_batch_of_repetitions_gets_one_row_each_on_both_noisy_paths():
+    model = NoiseModel().with_gate_error("h", Depolarizing(0.1))
+    for traj in (False, True):
+        be = qbridge.get_backend("torch", noise=model, density_max_qubits=1 if traj else 10, trajectories=20)
+        r = be.run(Task(Circuit(2).h(0).h(1), np.zeros((3, 0)), observables=["ZZ"]), seed=1).result()[0]
+        assert r.probabilities.shape == (3, 4) and r.expectation_values.shape == (3, 1)
+        counts = be.run(Task(Circuit(2).h(0), np.zeros((3, 0))), shots=10, seed=1).result()[0].counts
+        assert len(counts) == 3 and all(sum(c.values()) == 10 for c in counts)

@@ -216,6 +216,9 @@ class TorchBackend(Backend):
         T = self.trajectories
         psi = dm.simulate_trajectories(comp.circuit, values, task.inputs, noise=model, trajectories=T,
                                        generator=gen, dtype=dtype, device=device)
+        if psi.shape[0] == 1 and task.batch_size > 1:
+            # nothing varies along the batch: every row is the same distribution (the same trajectories)
+            psi = psi.expand(task.batch_size, -1, -1)
         B = psi.shape[0]
         per = apply_readout(sv.probabilities(psi.reshape(B * T, -1)), model, range(n)).reshape(B, T, -1)
         probs = per.mean(1)
