@@ -125,7 +125,8 @@ def _host(x: Any) -> Any:
 
 class TorchBackend(Backend):
     name = "torch"
-    description = "Embedded batched, differentiable PyTorch state-vector simulator (CPU or CUDA)."
+    description = ("Embedded batched, differentiable PyTorch state-vector simulator (CPU or CUDA); density matrices "
+                   "and trajectories under noise=.")
 
     def __init__(self, *, name: str | None = None, device: str | torch.device | None = None, fast_path: bool = True,
                  noise: Any = None, density_max_qubits: int = DENSITY_MAX_QUBITS, trajectories: int = TRAJECTORIES,
