@@ -25,7 +25,7 @@ import qbridge.sim.fastpath  # noqa: F401
 from qbridge import Circuit, Parameter, Task
 from qbridge.backends.torch import TorchBackend
 from qbridge.exceptions import DeviceMismatchError
-from qbridge.nn import QFFN, HybridMultiheadAttention, QISAAttention, QuantumLayer
+from qbridge.nn import QFFN, HybridMultiheadAttention, QISAAttention
 from qbridge.train.models import GPTConfig, TinyGPT
 
 
