@@ -415,3 +415,15 @@ def test_the_readme_example_gives_numpy_on_every_backend(backend):
     np.testing.assert_allclose(est.values[:, 0], np.cos(t), atol=1e-6)  # <ZZ> = cos(theta)
     res = Sampler(backend).run(circuit.measure_all(), [[0.0]], shots=100, seed=7)
     assert sum(res.counts[0].values()) == 100
+
+
+def test_every_error_class_is_in_the_one_tree():
+    """Errors defined for layers, models and mitigation live in qbridge.exceptions (and stay
+    importable where they were)."""
+    from qbridge import exceptions as ex
+    from qbridge.hf import UnsupportedModelError as A
+    from qbridge.mitigation import MitigationError as B
+    from qbridge.nn import InputGradientError as C
+
+    assert A is ex.UnsupportedModelError and B is ex.MitigationError and C is ex.InputGradientError
+    assert all(issubclass(getattr(ex, n), ex.QBridgeError) for n in ex.__all__)

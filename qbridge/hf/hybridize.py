@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from ..backends.base import Backend
-from ..exceptions import UnsupportedFeatureError
+from ..exceptions import UnsupportedModelError
 from ..nn.qffn import QFFN
 from ..train.models import select_layers
 from .modules import HEAD_KINDS, GPT2HybridAttention, HybridAttentionBase, QuantumMLP, RotaryHybridAttention
@@ -67,8 +67,6 @@ __all__ = [
 LAYOUT_VERSION = 1
 
 
-class UnsupportedModelError(UnsupportedFeatureError, ValueError):
-    """The model's architecture has no hybrid mapping (supported: SUPPORTED_MODEL_TYPES)."""
 
 
 @dataclass(frozen=True)
