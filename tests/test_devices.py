@@ -396,34 +396,3 @@ def test_a_refused_cuda_graph_capture_warns_and_builds_step_by_step(monkeypatch)
     for key in [k for k, v in plan._cache.items() if v is graphs.FAILED]:
         del plan._cache[key]  # the plan is shared by structure with other tests
 
-
-@pytest.mark.parametrize("backend", ["torch", "aer", "pennylane.lightning.qubit", "braket.local", "example"])
-def test_the_readme_example_gives_numpy_on_every_backend(backend):
-    """NumPy in, NumPy out (float64 on the host), whatever the backend: the README's example."""
-    try:
-        qbridge.get_backend(backend)
-    except (qbridge.exceptions.BackendError, ImportError) as exc:
-        pytest.skip(f"{backend} is not available here: {exc}")
-    from qbridge import Estimator, Sampler
-
-    theta = Parameter("theta")
-    circuit = Circuit(2).h(0).cx(0, 1).ry(1, theta)
-    est = Estimator(backend).run(circuit, ["ZZ", "0.5*XI - 1.2*ZI"], np.array([[0.1], [0.7]]))
-    for arr in (est.values, est.stderr):
-        assert isinstance(arr, np.ndarray) and arr.dtype == np.float64 and arr.shape == (2, 2)
-    t = np.array([0.1, 0.7])
-    np.testing.assert_allclose(est.values[:, 0], np.cos(t), atol=1e-6)  # <ZZ> = cos(theta)
-    res = Sampler(backend).run(circuit.measure_all(), [[0.0]], shots=100, seed=7)
-    assert sum(res.counts[0].values()) == 100
-
-
-def test_every_error_class_is_in_the_one_tree():
-    """Errors defined for layers, models and mitigation live in qbridge.exceptions (and stay
-    importable where they were)."""
-    from qbridge import exceptions as ex
-    from qbridge.hf import UnsupportedModelError as A
-    from qbridge.mitigation import MitigationError as B
-    from qbridge.nn import InputGradientError as C
-
-    assert A is ex.UnsupportedModelError and B is ex.MitigationError and C is ex.InputGradientError
-    assert all(issubclass(getattr(ex, n), ex.QBridgeError) for n in ex.__all__)
