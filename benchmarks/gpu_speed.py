@@ -32,7 +32,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from layer_speed import DEPTH, Floor, GemmBound, Impl, PennyLaneDefault, QbridgeTorch, make_data, readout  # noqa: E402
+from layer_speed import DEPTH, Floor, GemmBound, Impl, PennyLaneDefault, QbridgeTorch, make_data  # noqa: E402
 
 
 class Timer:

@@ -19,6 +19,8 @@ __all__ = [
     "EncodingError",
     "ObservableError",
     "UnsupportedFeatureError",
+    "InputGradientError",
+    "UnsupportedModelError",
     "QasmError",
     "BackendError",
     "BackendNotFoundError",
@@ -28,6 +30,7 @@ __all__ = [
     "DeviceUnavailableError",
     "JobError",
     "BudgetExceededError",
+    "MitigationError",
     "NoiseModelError",
 ]
 
@@ -76,6 +79,19 @@ class ObservableError(QBridgeError, ValueError):
 
 class UnsupportedFeatureError(QBridgeError):
     """A program uses a feature qbridge does not support (mid-circuit measurement, classical control)."""
+
+
+class InputGradientError(UnsupportedFeatureError):
+    """Gradients with respect to encoded inputs were needed but the layer was told to refuse."""
+
+
+class UnsupportedModelError(UnsupportedFeatureError, ValueError):
+    """A model's architecture has no hybrid mapping (``qbridge.hf.SUPPORTED_MODEL_TYPES``)."""
+
+
+class MitigationError(QBridgeError, ValueError):
+    """A mitigation cannot be computed from the data (e.g. a readout calibration that cannot be
+    inverted, or extrapolation input that does not fit)."""
 
 
 class QasmError(QBridgeError, ValueError):

@@ -6,7 +6,6 @@ and QuantumLayer.preview; the network is switched off (any socket connect fails 
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from click.testing import CliRunner
@@ -36,7 +35,7 @@ DEVICES = {
 
 
 @pytest.fixture
-def new_user(tmp_path, monkeypatch):
+def new_user(tmp_path, monkeypatch, qbridge_no_network):
     """No credentials anywhere, an empty home, and no network."""
     for var in _ENV:
         monkeypatch.delenv(var, raising=False)
@@ -46,12 +45,6 @@ def new_user(tmp_path, monkeypatch):
     from qbridge_ibm import snapshots
 
     monkeypatch.setattr(snapshots, "ACCOUNT_FILE", tmp_path / "home" / ".qiskit" / "qiskit-ibm.json")
-
-    def refuse(self, *args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(None, *a))
     prog = tmp_path / "bell.qasm"
     prog.write_text(BELL)
     return prog

@@ -25,7 +25,7 @@ import qbridge.sim.fastpath  # noqa: F401
 from qbridge import Circuit, Parameter, Task
 from qbridge.backends.torch import TorchBackend
 from qbridge.exceptions import DeviceMismatchError
-from qbridge.nn import QFFN, HybridMultiheadAttention, QISAAttention, QuantumLayer
+from qbridge.nn import QFFN, HybridMultiheadAttention, QISAAttention
 from qbridge.train.models import GPTConfig, TinyGPT
 
 
@@ -395,3 +395,4 @@ def test_a_refused_cuda_graph_capture_warns_and_builds_step_by_step(monkeypatch)
     assert any(v is graphs.FAILED for v in plan._cache.values())
     for key in [k for k, v in plan._cache.items() if v is graphs.FAILED]:
         del plan._cache[key]  # the plan is shared by structure with other tests
+

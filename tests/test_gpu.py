@@ -147,7 +147,7 @@ def test_host_backends_inside_a_gpu_model(backend):
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama", "qwen2"])
 def test_hybrid_hf_models_on_cuda(arch, tmp_path):
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     import qbridge.hf as qh
 
     from test_devices import _tiny_hf  # the same tiny configurations as the CPU tests

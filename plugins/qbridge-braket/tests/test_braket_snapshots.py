@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import socket
 from pathlib import Path
 
 import pytest
@@ -32,14 +31,8 @@ _AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "
 
 
 @pytest.fixture
-def offline(monkeypatch):
-    """No network: any connect attempt fails the test."""
-
-    def refuse(self, *args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(None, *a))
+def offline(qbridge_no_network):
+    """No network: a connect attempt fails the test (the fixture of qbridge's pytest plugin)."""
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ gate and readout durations, a refusal to send, and the account check that reads 
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
@@ -21,16 +20,10 @@ _ENV = ("QISKIT_IBM_TOKEN", "QISKIT_IBM_URL", "QISKIT_IBM_INSTANCE", "QISKIT_IBM
 
 
 @pytest.fixture
-def no_account(tmp_path, monkeypatch):
+def no_account(tmp_path, monkeypatch, qbridge_no_network):
     for var in _ENV:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(snapshots, "ACCOUNT_FILE", tmp_path / "qiskit-ibm.json")
-
-    def refuse(self, *args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(None, *a))
     return tmp_path
 
 
