@@ -266,3 +266,28 @@ def test_one_noise_option_at_a_time_on_aer():
     be = qbridge.get_backend("aer", noise=model)
     assert be.target.noisy and not be.target.supports_statevector
     assert be.run(Circuit(1).x(0)).result()[0].metadata["noise"] == "qbridge.noise"
+
+
+@pytest.mark.slow
+def test_beyond_the_density_limit_trajectories_are_taken_and_agree_with_aer():
+    """11 qubits, over the default density_max_qubits=10: trajectories without being asked
+    (~8 s on 2 cores), against Aer's 11-qubit density matrix."""
+    model = (NoiseModel().with_gate_error("cx", Depolarizing(0.03, 2))
+             .with_gate_error("h", AmplitudeDamping(0.05), PhaseDamping(0.05)).with_readout_error(ReadoutError(0.02, 0.04)))
+    n = 11
+    c = Circuit(n).h(0)
+    for q in range(n - 1):
+        c = c.cx(q, q + 1)
+    for q in range(n):
+        c = c.h(q)
+    task = Task(c, observables=["Z" * n, "X" + "I" * (n - 1)])
+    r = qbridge.get_backend("torch", noise=model, trajectories=400).run(task, precision="double", seed=5).result()[0]
+    ref = qbridge.get_backend("aer", noise=model).run(task, precision="double").result()[0]
+    assert r.metadata["method"] == "trajectories" and r.metadata["trajectories"] == 400
+    se = r.metadata["probability_stderr"]
+    seen = se > 0
+    assert np.abs(ref.probabilities[~seen]).max(initial=0.0) < 5e-3  # outcomes no trajectory reached are rare
+    z = np.concatenate([((r.probabilities - ref.probabilities)[seen] / se[seen]).ravel(),
+                        ((r.expectation_values - ref.expectation_values) / r.stderr).ravel()])
+    assert np.abs(z).max() < 5.0
+    assert 0.3 < float(np.mean(z**2)) < 3.0
