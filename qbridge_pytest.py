@@ -89,3 +89,16 @@ def pytest_configure(config: pytest.Config) -> None:
                 parse_option(text)
             except ValueError as exc:
                 raise pytest.UsageError(f"--qbridge-option: {exc}") from None
+
+
+@pytest.fixture
+def qbridge_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a network connection fails the test (offline paths: dry runs, device
+    snapshots, cost estimates). Loopback included: nothing on these paths may connect at all."""
+    import socket
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(None, *a))

@@ -32,7 +32,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from layer_speed import DEPTH, Floor, GemmBound, Impl, PennyLaneDefault, QbridgeTorch, make_data, readout  # noqa: E402
+from layer_speed import DEPTH, Floor, GemmBound, Impl, PennyLaneDefault, QbridgeTorch, make_data  # noqa: E402
 
 
 class Timer:
@@ -81,6 +81,23 @@ class OnDevice(Impl):
         (out * out).sum().backward()
 
 
+class GraphsOff(OnDevice):
+    """qbridge with the fast path's CUDA graphs switched off (qbridge.sim.graphs.ENABLED)."""
+
+    def __init__(self, device):
+        super().__init__(QbridgeTorch(), device)
+        self.name = "qbridge, CUDA graphs off"
+
+    def step(self):
+        from qbridge.sim import graphs
+
+        before, graphs.ENABLED = graphs.ENABLED, False
+        try:
+            super().step()
+        finally:
+            graphs.ENABLED = before
+
+
 def ms(t: float | None) -> str:
     return "-" if t is None else (f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.2f} s")
 
@@ -91,7 +108,8 @@ def layer_table(device, sizes, token_counts, reps, pennylane_max_n) -> list[dict
     for n in sizes:
         for tokens in token_counts:
             x, w = make_data(n, tokens)
-            impls = [OnDevice(QbridgeTorch(), device), OnDevice(Floor(), device), OnDevice(GemmBound(), device)]
+            impls = [OnDevice(QbridgeTorch(), device), GraphsOff(device), OnDevice(Floor(), device),
+                     OnDevice(GemmBound(), device)]
             have_pl = n <= pennylane_max_n and _have("pennylane")
             if have_pl:
                 impls.append(OnDevice(PennyLaneDefault(), device))
@@ -108,13 +126,17 @@ def layer_table(device, sizes, token_counts, reps, pennylane_max_n) -> list[dict
                     row[impl.name] = timer(impl.step, reps)
             except torch.OutOfMemoryError:
                 row["note"] = "out of memory"
+            except Exception as exc:  # a row that fails is reported, the table goes on
+                row["note"] = f"failed: {exc!r}"[:300]
+                print(f"n={n} tokens={tokens}: {row['note']}", flush=True)
             finally:
                 del impls
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
             rows.append(row)
             q, b = row.get(QbridgeTorch.name), row.get(GemmBound.name)
-            print(f"n={n:2d} tokens={tokens:6d}  qbridge {ms(q):>10}  floor {ms(row.get(Floor.name)):>10}  "
+            print(f"n={n:2d} tokens={tokens:6d}  qbridge {ms(q):>10}  (graphs off {ms(row.get('qbridge, CUDA graphs off')):>10})  "
+                  f"floor {ms(row.get(Floor.name)):>10}  "
                   f"bound {ms(b):>10}  default.qubit {ms(row.get(PennyLaneDefault.name)):>10}  "
                   f"qbridge/bound {q / b if q and b else float('nan'):.2f}x", flush=True)
     return rows

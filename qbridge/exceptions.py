@@ -19,6 +19,8 @@ __all__ = [
     "EncodingError",
     "ObservableError",
     "UnsupportedFeatureError",
+    "InputGradientError",
+    "UnsupportedModelError",
     "QasmError",
     "BackendError",
     "BackendNotFoundError",
@@ -31,6 +33,8 @@ __all__ = [
     "ResourceLimitError",
     "ArgumentError",
     "ArgumentTypeError",
+    "MitigationError",
+    "NoiseModelError",
 ]
 
 
@@ -78,6 +82,19 @@ class ObservableError(QBridgeError, ValueError):
 
 class UnsupportedFeatureError(QBridgeError):
     """A program uses a feature qbridge does not support (mid-circuit measurement, classical control)."""
+
+
+class InputGradientError(UnsupportedFeatureError):
+    """Gradients with respect to encoded inputs were needed but the layer was told to refuse."""
+
+
+class UnsupportedModelError(UnsupportedFeatureError, ValueError):
+    """A model's architecture has no hybrid mapping (``qbridge.hf.SUPPORTED_MODEL_TYPES``)."""
+
+
+class MitigationError(QBridgeError, ValueError):
+    """A mitigation cannot be computed from the data (e.g. a readout calibration that cannot be
+    inverted, or extrapolation input that does not fit)."""
 
 
 class QasmError(QBridgeError, ValueError):
@@ -130,3 +147,8 @@ class JobError(BackendError):
 
 class BudgetExceededError(QBridgeError):
     """A submission's estimated cost or shots exceed the budget; nothing was sent."""
+
+
+class NoiseModelError(QBridgeError, ValueError):
+    """A noise model is unphysical (a probability outside its range, T2 > 2 T1, a negative
+    time), names an unknown gate or a channel of the wrong width, or cannot be read from JSON."""

@@ -67,6 +67,12 @@ def suite(name: str, **options: Any) -> type:
 
 TestAerConformance = suite("aer")
 TestAerNoisyConformance = suite("aer", noise_backend="fake_manila")
+# the backend-neutral model (qbridge.noise), as JSON: the one noise option aer, braket.dm and torch take
+_NOISE = ('{"format": "qbridge.noise/1", "num_qubits": null, "source": "conformance", "gates": [{"gate": "cx", '
+          '"qubits": null, "channels": [{"kind": "depolarizing", "p": 0.02, "num_qubits": 2}]}], '
+          '"readout": [{"qubit": null, "p01": 0.01, "p10": 0.02}]}')
+TestAerModelNoiseConformance = suite("aer", noise=_NOISE)
+TestBraketDMModelNoiseConformance = suite("braket.dm", noise=_NOISE)
 TestIbmFakeConformance = suite("ibm.fake")
 TestLightningQubitConformance = suite("pennylane.lightning.qubit")
 TestDefaultQubitConformance = suite("pennylane.default.qubit")

@@ -20,6 +20,8 @@ import torch
 
 from qbridge import Circuit, Parameter, Task
 from qbridge.backends.base import Backend
+from qbridge.exceptions import ValidationError
+from qbridge.noise import AmplitudeDamping, Depolarizing, NoiseModel, ReadoutError
 from qbridge.backends.torch import TorchBackend
 from qbridge.testing import conformance_tests
 from qbridge.testing.checks import count_zscores, marginalise, reference_probabilities
@@ -29,6 +31,11 @@ from qbridge.testing.plugin import SUITE_DIR
 pytest_plugins = ["pytester"]
 
 TestTorchConformance = conformance_tests("torch")
+# under a noise model (density matrices): the families that compare with the ideal reference skip
+# themselves on Target.noisy; capabilities, validation, bad input and result format still run
+_NOISE = (NoiseModel().with_gate_error("cx", Depolarizing(0.02, 2)).with_gate_error("h", AmplitudeDamping(0.01))
+          .with_readout_error(ReadoutError(0.01, 0.02)))
+TestTorchNoisyConformance = conformance_tests("torch", noise=_NOISE)
 
 # inner pytest runs: no cache files, and no pytest-benchmark warning about xdist when the outer
 # run is distributed (blocking a plugin that is not installed is harmless)
@@ -55,7 +62,22 @@ class _ExactOnly(TorchBackend):
                        native_gates=frozenset({"rz", "ry", "cz"}))
 
 
+class _Unseedable(TorchBackend):
+    """A sampler that cannot be seeded, declared and refused as the contract asks: the suite's
+    other shot runs go without a seed, and TestSeeds checks the refusal."""
+
+    @property
+    def target(self):
+        return replace(super().target, seeded=False, supports_exact=False, supports_statevector=False)
+
+    def validate(self, task, config):
+        super().validate(task, config)
+        if config.seed is not None and config.shots is not None:
+            raise ValidationError(f"{self.backend_name} cannot be seeded; drop seed", backend=self.backend_name)
+
+
 TestSamplingOnlyVariant = conformance_tests(lambda: _SamplingOnly(name="torch.sampling-only"))
+TestUnseedableVariant = conformance_tests(lambda: _Unseedable(name="torch.unseedable"))
 TestExactOnlyVariant = conformance_tests(lambda: _ExactOnly(name="torch.exact-only"))
 
 
@@ -229,7 +251,15 @@ class Late(TorchBackend):
         return super()._execute([TorchBackend.compile(self, c.task, config) for c in tasks], config)
 
 
+class Undeclared(TorchBackend):
+    """Honours seeds but declares seeded=False, without refusing them."""
+    @property
+    def target(self):
+        return replace(super().target, seeded=False)
+
+
 TestReversed = conformance_tests(lambda: Reversed(name="reversed"))
+TestUndeclared = conformance_tests(lambda: Undeclared(name="undeclared"))
 TestNegatedRz = conformance_tests(lambda: NegatedRz(name="negated"))
 TestBiased = conformance_tests(lambda: Biased(name="biased"))
 TestFirstRow = conformance_tests(lambda: FirstRow(name="firstrow"))
@@ -243,7 +273,7 @@ EXPECTED = {
     ("TestReversed", "TestGates", "test_gate_matches_reference[cx]"): "failed",
     ("TestReversed", "TestGates", "test_gate_matches_reference[h]"): "failed",
     ("TestReversed", "TestShots", "test_counts_match_probabilities"): "failed",
-    ("TestReversed", "TestShots", "test_unseeded_runs"): "passed",  # a Bell state reads the same reversed
+    ("TestReversed", "TestSeeds", "test_seed_is_honoured_or_refused"): "passed",  # no reference involved
     ("TestNegatedRz", "TestGates", "test_gate_matches_reference[rz]"): "failed",
     ("TestNegatedRz", "TestGates", "test_gate_matches_reference[rx]"): "passed",
     ("TestBiased", "TestShots", "test_counts_match_probabilities"): "failed",
@@ -257,6 +287,8 @@ EXPECTED = {
     ("TestLate", "TestBadInput", "test_too_many_qubits"): "failed",
     ("TestLate", "TestBadInput", "test_statevector_with_shots"): "failed",
     ("TestLate", "TestBadInput", "test_unbound_parameter"): "passed",  # raised by Task, before compile
+    ("TestUndeclared", "TestSeeds", "test_seed_declaration_is_kept"): "failed",  # seeded=False must refuse
+    ("TestUndeclared", "TestSeeds", "test_seed_is_honoured_or_refused"): "passed",  # the seed is honoured
 }
 
 

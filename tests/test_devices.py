@@ -25,7 +25,7 @@ import qbridge.sim.fastpath  # noqa: F401
 from qbridge import Circuit, Parameter, Task
 from qbridge.backends.torch import TorchBackend
 from qbridge.exceptions import DeviceMismatchError
-from qbridge.nn import QFFN, HybridMultiheadAttention, QISAAttention, QuantumLayer
+from qbridge.nn import QFFN, HybridMultiheadAttention, QISAAttention
 from qbridge.train.models import GPTConfig, TinyGPT
 
 
@@ -348,3 +348,51 @@ def test_deepcopy_of_a_model_shares_its_backend():
     assert twin.quantum.backend is q.quantum.backend and twin.quantum.weights is not q.quantum.weights
     x = torch.randn(3, 8)
     torch.testing.assert_close(twin(x), q(x))
+
+
+def test_fast_plans_are_shared_by_copies_and_left_out_of_pickles():
+    """A circuit's compiled plan (with its device tensors and, on a GPU, CUDA graphs) is shared
+    by deep copies and pickled without its caches."""
+    import copy
+    import pickle
+
+    from qbridge.sim import fastpath
+
+    q = QFFN(16, depth=2)
+    q(torch.randn(20, 16))  # compiles the plan and fills its caches
+    plan = fastpath.plan_for(q.circuit)
+    assert plan._cache
+    assert fastpath.plan_for(copy.deepcopy(q).circuit) is plan
+    back = pickle.loads(pickle.dumps(q))
+    assert fastpath.plan_for(back.circuit)._cache == {}
+    x = torch.randn(5, 16)
+    torch.testing.assert_close(back(x), q(x))
+
+
+def test_a_refused_cuda_graph_capture_warns_and_builds_step_by_step(monkeypatch):
+    """Where a capture fails, the layer warns once and computes the same numbers step by step
+    (checked on the CPU by pretending graphs apply and making the capture fail)."""
+    from qbridge.sim import fastpath, graphs
+
+    q = QFFN(16, depth=2)
+    x = torch.randn(40, 16)  # above the crossover: U is built
+    want = q(x)
+    plan = fastpath.plan_for(q.circuit)
+    monkeypatch.setattr(graphs, "usable", lambda device, n: True)
+
+    def refuse(self):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(graphs.GraphedBuilder, "_capture", refuse)
+    with pytest.warns(RuntimeWarning, match="CUDA graph capture of U failed"):
+        got = q(x)
+    torch.testing.assert_close(got, want)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once: the plan is marked
+        torch.testing.assert_close(q(x), want)
+    assert any(v is graphs.FAILED for v in plan._cache.values())
+    for key in [k for k, v in plan._cache.items() if v is graphs.FAILED]:
+        del plan._cache[key]  # the plan is shared by structure with other tests
+

@@ -147,7 +147,7 @@ def test_host_backends_inside_a_gpu_model(backend):
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama", "qwen2"])
 def test_hybrid_hf_models_on_cuda(arch, tmp_path):
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     import qbridge.hf as qh
 
     from test_devices import _tiny_hf  # the same tiny configurations as the CPU tests
@@ -228,3 +228,71 @@ def test_train_and_demo_cli_on_cuda(tmp_path):
     assert res.exit_code == 0, res.output
     report = (tmp_path / "d" / "report.md").read_text()
     assert "cuda:0 (" in report and "of GPU memory" in report
+
+
+# -- CUDA graphs on the fast path ---------------------------------------------------------------
+
+def _graphs_used(layer) -> bool:
+    from qbridge.sim import fastpath
+
+    plan = fastpath.plan_for(layer.circuit)
+    slots = [v for k, v in plan._cache.items() if isinstance(k, tuple) and k and k[0] == "graphs"]
+    return any(b.fwd is not None for s in slots for b in s.builders)
+
+
+def _grads(model):
+    return [p.grad.detach().clone() for p in model.parameters() if p.grad is not None]
+
+
+@pytest.mark.parametrize("case", ["one", "twice-before-backward", "more-layers-than-slots", "retain-graph", "no-grad"])
+def test_cuda_graphs_give_the_step_by_step_numbers(case, monkeypatch):
+    """Graph replays against the same layers built step by step (graphs off), in the cases where
+    replays share buffers: a layer used twice before its backward, more layers of one shape than
+    builders, a second backward through a retained graph, inference."""
+    from qbridge.sim import fastpath, graphs
+
+    torch.manual_seed(7)
+    k = 6 if case == "more-layers-than-slots" else 2
+    layers = torch.nn.ModuleList(QFFN(256, depth=4) for _ in range(k)).cuda()  # one plan for all
+    plan = fastpath.plan_for(layers[0].circuit)
+    for key in [key for key in plan._cache if isinstance(key, tuple) and key and key[0] == "graphs"]:
+        del plan._cache[key]  # builders made by earlier tests
+    if case in ("twice-before-backward", "retain-graph"):
+        monkeypatch.setattr(graphs, "SLOTS", 1)  # one builder: every second replay is stale
+    x = torch.randn(512, 256, device="cuda")  # above the crossover: U is built
+
+    def run(mods):
+        if case == "no-grad":
+            with torch.no_grad():
+                return [m(x) for m in mods], []
+        xs = x.clone().requires_grad_(True)
+        if case == "twice-before-backward":
+            m = mods[0]
+            y = m(xs).square().sum() + (m(xs * 0.5) ** 3).sum() + mods[1](xs).sum()
+        else:
+            h = xs
+            for m in mods:
+                h = torch.tanh(m(h))
+            y = h.square().sum()
+        if case == "retain-graph":
+            y.backward(retain_graph=True)
+            mods[0](x).sum().backward()  # a replay in between
+            y.backward()
+        else:
+            y.backward()
+        return [y.detach()], _grads(mods) + [xs.grad]
+
+    eager_layers = copy.deepcopy(layers)
+    monkeypatch.setattr(graphs, "ENABLED", False)
+    want_y, want_g = run(eager_layers)
+    monkeypatch.setattr(graphs, "ENABLED", True)
+    got_y, got_g = run(layers)
+    assert _graphs_used(layers[0])
+    for a, b in zip(got_y, want_y):
+        _close(a, b.cpu(), 1e-5, f"{case}: outputs")
+    assert len(got_g) == len(want_g)
+    for i, (a, b) in enumerate(zip(got_g, want_g)):
+        _close(a, b.cpu(), 1e-5, f"{case}: gradient {i}")
+    twin = copy.deepcopy(layers)  # plans with captured graphs are shared, not copied
+    with torch.no_grad():
+        _close(twin[0](x), layers[0](x).cpu(), 1e-6, f"{case}: a deep copy")

@@ -61,3 +61,15 @@ def test_the_pytest_plugin_imports_neither_qbridge_nor_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     loaded, found = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == [] and found
+
+
+def test_every_error_class_is_in_the_one_tree():
+    """Errors defined for layers, models and mitigation live in qbridge.exceptions (and stay
+    importable where they were)."""
+    from qbridge import exceptions as ex
+    from qbridge.hf import UnsupportedModelError as A
+    from qbridge.mitigation import MitigationError as B
+    from qbridge.nn import InputGradientError as C
+
+    assert A is ex.UnsupportedModelError and B is ex.MitigationError and C is ex.InputGradientError
+    assert all(issubclass(getattr(ex, n), ex.QBridgeError) for n in ex.__all__)

@@ -227,3 +227,42 @@ def test_quantum_layer_preview_prices_a_training_step():
     free = nn.QuantumLayer(circuit, readout=["ZI"], backend="torch", shots=1000,
                            cost_estimator=cost_estimator("torch", steps=10_000, max_cost=0.0))
     assert free.preview(8).cost.usd_total == 0.0
+
+
+def test_a_backend_cost_model_without_the_tasks_keyword_still_works():
+    """``estimate_cost`` hands models the circuits (``tasks=``) only where they take it."""
+    from qbridge.jobs.cost import CostEstimate, count_executables, expand_executions
+
+    seen = {}
+
+    def old_model(*, executables, shots, options, backend, backend_obj):
+        return CostEstimate(1.0, backend, None, 1, executables, shots, "flat")
+
+    def new_model(*, executables, shots, options, backend, backend_obj, **extra):
+        seen.update(extra)
+        return CostEstimate(2.0, backend, None, 1, executables, shots, "flat")
+
+    be = get_backend("torch")
+    tasks = [Task(Circuit(2).h(0), observables=("ZZ", "XX")), Circuit(1).x(0)]
+    be.cost_model = old_model
+    assert estimate_cost(tasks, be, shots=10).usd == 1.0
+    be.cost_model = new_model
+    assert estimate_cost(tasks, be, shots=10).usd == 2.0 and len(seen["tasks"]) == 2
+    expanded = expand_executions(tasks, 10)
+    assert [n for _, n in expanded] == [1, 1, 1] and sum(n for _, n in expanded) == count_executables(tasks, 10)
+    assert all(not t.observables for t, _ in expanded)
+
+
+def test_a_limit_in_qpu_seconds():
+    from qbridge.jobs import Budget
+
+    b = Budget.from_options({"max_seconds": 3})
+    assert b.max_qpu_seconds == 3.0
+    b.check_seconds(2.9)
+    with pytest.raises(BudgetExceededError, match=r"3\.100 s exceeds the limit of 3 s"):
+        b.check_seconds(3.1)
+    with pytest.raises(BudgetExceededError, match="not billed by usage time"):
+        b.check_seconds(None)  # Braket: priced per task and shot, no time estimate
+    Budget(max_cost_usd=1.0).check_seconds(None)  # no time limit: nothing to check
+    with pytest.raises(ValueError, match="max_qpu_seconds"):
+        Budget(max_qpu_seconds=-1)

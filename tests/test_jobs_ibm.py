@@ -181,16 +181,35 @@ def test_batch_mode_and_job_splitting(tmp_path, fake):
 
 
 def test_ibm_cost_model_by_hand(fake):
-    # fake_manila: rep_delay 250 us -> 500 us per shot; 10 executions x 1000 shots + 2 s per job
-    est = estimate_cost([Task(Circuit(2).h(0), np.zeros((10, 0)))], "ibm.runtime", shots=1000,
-                        options={"backend": "ibm_brisbane"})
+    # only a count of executions, no circuits: rep_delay 250 us + 250 us assumed for gates and
+    # readout = 500 us per shot; 10 executions x 1000 shots + 2 s per job
+    est = estimate_cost(10, "ibm.runtime", shots=1000, options={"backend": "ibm_brisbane"})
     assert est.breakdown["qpu_seconds"] == pytest.approx(2.0 + 10 * 1000 * 500e-6)
     assert est.usd == pytest.approx(7.0 * 1.60) and est.device == "ibm_brisbane"
-    assert est.price_date.startswith("2024")
+    assert est.price_date.startswith("2024") and "assumed" in est.model
     with pytest.raises(BudgetExceededError, match="11.2000"):
         from qbridge.jobs import Budget
 
         Budget(max_cost_usd=10.0).check(est.usd)
+
+
+def test_ibm_usage_time_from_the_device_durations():
+    # with the circuits: each is transpiled for the device's snapshot (fake_brisbane) and one shot
+    # lasts its critical path (Qiskit's own QuantumCircuit.estimate_duration as the reference)
+    # plus the 250 us gap between shots
+    from qbridge.backends.base import RunConfig
+
+    task = Task(Circuit(2).h(0).cx(0, 1).measure_all(), np.zeros((10, 0)))
+    est = estimate_cost([task], "ibm.runtime", shots=1000, options={"backend": "ibm_brisbane"})
+    ref = qbridge.get_backend("ibm.fake", backend="fake_brisbane")
+    isa = ref.compile(task, RunConfig(shots=1000)).program.isa
+    one_shot = isa.estimate_duration(ref.device.target, unit="s")
+    assert 1e-7 < one_shot < 1e-4
+    assert est.breakdown["qpu_seconds"] == pytest.approx(2.0 + 10 * 1000 * (one_shot + 250e-6))
+    assert est.usd == pytest.approx(est.breakdown["qpu_seconds"] * 1.60)
+    assert "fake_brisbane" in est.breakdown["timing"] and "gates and readout" in est.model
+    user = estimate_cost([task], "ibm.runtime", shots=1000, options={"backend": "ibm_brisbane", "usd_per_second": 0.5})
+    assert user.usd == pytest.approx(est.breakdown["qpu_seconds"] * 0.5)
 
 
 def test_ibm_rate_from_the_environment(monkeypatch):
@@ -216,14 +235,25 @@ def test_ibm_runtime_backend_records_and_enforces_the_budget(tmp_path):
     be = qbridge.get_backend("ibm.runtime", service=OfflineService(), backend="fake_manila")
     store = tmp_path / "jobs.sqlite3"
     tasks = _tasks()
-    # 4 executions x 1000 shots on fake_manila's timing: (2 s + 4000 x 500 us) x 1.60 = USD 6.40
-    with pytest.raises(BudgetExceededError, match=r"USD 6\.4000 exceeds the budget of USD 5\.0000"):
-        be.run(tasks, RunConfig(shots=1000, seed=4, options={"store": str(store), "max_cost": 5.0})).result()
+    # 4 executions x 1000 shots on fake_manila's timing: 2 s per job + per shot the ISA circuit's
+    # duration (Qiskit's estimate_duration on the device target) + the 250 us gap, x USD 1.60
+    config = RunConfig(shots=1000)
+    durations = [be.compile(t, config).program.isa.estimate_duration(be.device.target, unit="s") for t in tasks]
+    rep = be.device.configuration().default_rep_delay
+    usd = (2.0 + 1000 * sum((d + rep) * t.batch_size for d, t in zip(durations, tasks))) * 1.60
+    assert (2.0 + 4000 * 250e-6) * 1.60 < usd < 6.40  # the gap alone < usd < the fixed 500 us per shot
+    with pytest.raises(BudgetExceededError, match=rf"USD {usd:.4f} exceeds the budget of USD {usd - 0.01:.4f}"):
+        be.run(tasks, RunConfig(shots=1000, seed=4, options={"store": str(store), "max_cost": usd - 0.01})).result()
     assert JobStore(store).list_jobs() == []
-    res = be.run(tasks, RunConfig(shots=1000, seed=4, options={"store": str(store), "max_cost": 7.0})).result()
+    with pytest.raises(BudgetExceededError, match="max_seconds"):
+        be.run(tasks, RunConfig(shots=1000, seed=4, options={"store": str(store), "max_seconds": 2.5})).result()
+    assert JobStore(store).list_jobs() == []
+    res = be.run(tasks, RunConfig(shots=1000, seed=4, options={"store": str(store), "max_cost": usd + 0.01,
+                                                                "max_seconds": usd / 1.6 + 0.01})).result()
     (rec,) = JobStore(store).list_jobs()
     assert rec.backend == "ibm.runtime" and rec.state == TaskState.DONE
-    assert rec.estimated_cost_usd == pytest.approx(6.40) and rec.actual_cost_usd == 0.0  # local: free
+    assert rec.estimated_cost_usd == pytest.approx(usd) and rec.actual_cost_usd == 0.0  # local: free
+    assert qbridge.jobs.estimate_cost(tasks, be, shots=1000).usd == pytest.approx(usd)  # dry run = submission
     assert res[0].metadata["job_id"] == rec.tasks[0].provider_id
     # ibm.runtime does not seed (a real device cannot be): compare with the fake backend's run of
     # the same circuits as two samples of one distribution, 5 sigma on each row's main outcome

@@ -218,3 +218,23 @@ def test_marginal_counts():
     counts = {"010": 5, "110": 3, "011": 2}
     assert marginal_counts(counts, [0]) == {"0": 7, "1": 3}
     assert marginal_counts(counts, [2, 1]) == {"01": 8, "11": 2}
+
+
+@pytest.mark.parametrize("backend", ["torch", "aer", "pennylane.lightning.qubit", "braket.local", "example"])
+def test_the_readme_example_gives_numpy_on_every_backend(backend):
+    """NumPy in, NumPy out (float64 on the host), whatever the backend: the README's example."""
+    try:
+        qbridge.get_backend(backend)
+    except (qbridge.exceptions.BackendError, ImportError) as exc:
+        pytest.skip(f"{backend} is not available here: {exc}")
+    from qbridge import Estimator, Sampler
+
+    theta = Parameter("theta")
+    circuit = Circuit(2).h(0).cx(0, 1).ry(1, theta)
+    est = Estimator(backend).run(circuit, ["ZZ", "0.5*XI - 1.2*ZI"], np.array([[0.1], [0.7]]))
+    for arr in (est.values, est.stderr):
+        assert isinstance(arr, np.ndarray) and arr.dtype == np.float64 and arr.shape == (2, 2)
+    t = np.array([0.1, 0.7])
+    np.testing.assert_allclose(est.values[:, 0], np.cos(t), atol=1e-6)  # <ZZ> = cos(theta)
+    res = Sampler(backend).run(circuit.measure_all(), [[0.0]], shots=100, seed=7)
+    assert sum(res.counts[0].values()) == 100

@@ -175,13 +175,15 @@ def test_evaluate_windows_cer_wer_against_hand_values():
 
 
 def test_select_layers_patterns():
-    assert select_layers(4, 0.5) == (1, 3)
-    assert select_layers(4, 0.25) == (3,)
-    assert select_layers(4, 1.0) == (0, 1, 2, 3)
-    assert select_layers(6, 0.5, "first") == (0, 1, 2)
+    assert select_layers(4, 0.5) == [1, 3]
+    assert select_layers(4, 0.25) == [3]
+    assert select_layers(4, 1.0) == [0, 1, 2, 3]
+    assert select_layers(6, 0.5, "first") == [0, 1, 2]
     r = select_layers(8, 0.5, "random", seed=3)
     assert len(r) == 4 and r == select_layers(8, 0.5, "random", seed=3)
-    assert select_layers(4, 0.0) == ()
+    assert select_layers(4, 0.0) == []
+    with pytest.raises(ValueError, match="pattern must be one of"):
+        select_layers(4, 0.0, "every-other")  # checked even when no layer is chosen
 
 
 def test_hybridize_tinygpt_keeps_shared_weights_and_halves_the_ffns(data):

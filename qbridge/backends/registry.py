@@ -33,14 +33,28 @@ class BackendInfo:
     reason: str
     description: str
     distribution: str | None = None
+    # for backends of paid services (a ``credentials()`` classmethod): whether credentials are
+    # configured here, read from local files and the environment only; None: none needed
+    credentials_configured: bool | None = None
+    credentials: str = ""  # where they were found, or how to configure them
+
+    @property
+    def status(self) -> str:
+        """``ready``, ``needs credentials`` (installed; can plan and price, not send) or ``unavailable``."""
+        if not self.available:
+            return "unavailable"
+        return "needs credentials" if self.credentials_configured is False else "ready"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "available": self.available,
+            "status": self.status,
             "reason": self.reason,
             "description": self.description,
             "distribution": self.distribution,
+            "credentials_configured": self.credentials_configured,
+            "credentials": self.credentials,
         }
 
 
@@ -144,6 +158,19 @@ def _availability(cls) -> tuple[bool, str]:
     return bool(ok), str(reason or "")
 
 
+def _credentials(cls) -> tuple[bool | None, str]:
+    """A backend's ``credentials()`` classmethod (local files and environment only, no service is
+    contacted), or (None, "") for backends that need none."""
+    check = getattr(cls, "credentials", None)
+    if not callable(check):
+        return None, ""
+    try:
+        ok, how = check()
+    except Exception as exc:  # a broken plugin must not break the listing
+        return False, f"credentials check failed: {type(exc).__name__}: {exc}"
+    return bool(ok), str(how or "")
+
+
 def list_backends() -> list[BackendInfo]:
     """Every registered backend with whether it can run here and why not."""
     reg = _registry()
@@ -174,7 +201,8 @@ def list_backends() -> list[BackendInfo]:
                 ok, reason = cls.availability_of(member)
             else:
                 ok, reason = _availability(cls)
-            out.append(BackendInfo(member, ok, reason, getattr(cls, "description", ""), _dist_of(ext)))
+            configured, how = _credentials(cls) if ok else (None, "")
+            out.append(BackendInfo(member, ok, reason, getattr(cls, "description", ""), _dist_of(ext), configured, how))
     return sorted(out, key=lambda b: b.name)
 
 

@@ -26,6 +26,17 @@ least ``fastpath.crossover(n)`` input rows (2^n up to n = 8, more above; U(theta
 one matrix product) and the fused-layer path below that; anything else is simulated gate by
 gate (:func:`qbridge.sim.statevector.simulate`). All give the same numbers; the choice is
 recorded in ``TaskResult.metadata["method"]`` ("unitary", "layers" or "gates").
+
+Noise (option ``noise``: a :class:`qbridge.noise.NoiseModel`, its JSON, or an IBM fake device
+name): the target says ``noisy=True`` and gives no state vectors. A circuit of up to
+``density_max_qubits`` qubits (default 10: a (B, 4^n) complex matrix per run) is simulated as
+exact density matrices (:func:`qbridge.sim.density.simulate_density`), differentiable by
+autograd; a wider one by ``trajectories`` (default 1000) Monte-Carlo trajectories per row
+(:func:`qbridge.sim.density.simulate_trajectories`), drawn from the run's seed (a fresh one, recorded
+in the metadata, without), with the standard errors of expectation values in ``stderr`` and of
+probabilities in ``metadata["probability_stderr"]``. Probabilities and counts include the model's
+readout errors; exact expectation values are Tr(rho O) (module docstring of :mod:`qbridge.noise`).
+``metadata["method"]`` is "density_matrix" or "trajectories".
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ import torch
 
 from ..exceptions import BackendUnavailableError, DeviceMismatchError
 from ..ir.gates import GATES
+from ..noise import NoiseModel, apply_readout, as_noise_model
+from ..sim import density as dm
 from ..sim import fastpath
 from ..sim import statevector as sv
 from .base import Backend, CompiledTask, RunConfig, Target, TaskResult, bitstring
@@ -44,6 +57,8 @@ from .base import Backend, CompiledTask, RunConfig, Target, TaskResult, bitstrin
 __all__ = ["TorchBackend"]
 
 MAX_QUBITS = 30
+DENSITY_MAX_QUBITS = 10  # default: density matrices up to here, trajectories above
+TRAJECTORIES = 1000  # default trajectories per row above the density-matrix limit
 
 
 def _bindings_for(native: Any, task: Any) -> Any:
@@ -110,24 +125,39 @@ def _host(x: Any) -> Any:
 
 class TorchBackend(Backend):
     name = "torch"
-    description = "Embedded batched, differentiable PyTorch state-vector simulator (CPU or CUDA)."
+    description = ("Embedded batched, differentiable PyTorch state-vector simulator (CPU or CUDA); density matrices "
+                   "and trajectories under noise=.")
 
     def __init__(self, *, name: str | None = None, device: str | torch.device | None = None, fast_path: bool = True,
+                 noise: Any = None, density_max_qubits: int = DENSITY_MAX_QUBITS, trajectories: int = TRAJECTORIES,
                  **options: Any) -> None:
         if options:
             raise TypeError(
-                f"unknown option(s) for the torch backend: {sorted(options)}; it accepts 'device' and 'fast_path'"
+                f"unknown option(s) for the torch backend: {sorted(options)}; it accepts 'device', 'fast_path', "
+                "'noise', 'density_max_qubits' and 'trajectories'"
             )
         if not isinstance(fast_path, bool):
             raise TypeError(f"fast_path must be True or False, got {fast_path!r}")
-        super().__init__(name=name, device=None if device is None else str(device), fast_path=fast_path)
+        for key, value in (("density_max_qubits", density_max_qubits), ("trajectories", trajectories)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        model = as_noise_model(noise, "torch")
+        super().__init__(name=name, device=None if device is None else str(device), fast_path=fast_path,
+                         noise=None if model is None else model.to_dict(), density_max_qubits=density_max_qubits,
+                         trajectories=trajectories)
         self.fast_path = fast_path
+        #: the noise model, or None (noiseless state vectors)
+        self.noise: NoiseModel | None = model
+        self.density_max_qubits = density_max_qubits
+        self.trajectories = trajectories
         #: the pinned device, or None: simulate where each task's tensors are (CPU for NumPy data)
         self.device = None if device is None else _checked_device(device)
         self._target = Target(
-            num_qubits=MAX_QUBITS,
+            num_qubits=MAX_QUBITS if model is None or model.num_qubits is None else min(MAX_QUBITS, model.num_qubits),
             native_gates=frozenset(GATES) | {"unitary"},
+            supports_statevector=model is None,
             gradient_methods=("backprop",),
+            noisy=model is not None,
             gpu=self.device is not None and self.device.type == "cuda",
             seeded=True,
             shot_bytes=0,  # multinomial counts: no per-shot buffer
@@ -151,9 +181,16 @@ class TorchBackend(Backend):
 
         n, batch = task.circuit.num_qubits, task.batch_size
         itemsize = 16 if config.precision == "double" else 8
+        if self.noise is not None and n <= self.density_max_qubits:  # (B, 4^n) density matrices
+            needed, what = statevector_bytes(2 * n, batch, itemsize), f"a {n}-qubit density matrix"
+        elif self.noise is not None:  # trajectories: (B, T, 2^n)
+            needed = statevector_bytes(n, batch * self.trajectories, itemsize)
+            what = f"{self.trajectories} trajectories of a {n}-qubit state vector"
+        else:
+            needed, what = statevector_bytes(n, batch, itemsize), f"a {n}-qubit state vector"
         check_memory(
-            statevector_bytes(n, batch, itemsize),
-            f"a {n}-qubit state vector x batch {batch} in {config.precision} precision",
+            needed,
+            f"{what} x batch {batch} in {config.precision} precision",
             "use fewer qubits or a smaller batch" + (", precision='single'" if itemsize == 16 else "")
             + ", or a backend for large circuits (aer with method=matrix_product_state)",
             device=self._device_for(task), backend=self._name,
@@ -183,6 +220,41 @@ class TorchBackend(Backend):
     def _dtype(self, config: RunConfig) -> torch.dtype:
         return torch.complex128 if config.precision == "double" else torch.complex64
 
+    def _noisy(self, comp: CompiledTask, config: RunConfig, device: torch.device, dtype: torch.dtype,
+               seed: Any) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """(probabilities with readout errors, expectation values, their stderr, metadata) under the model."""
+        task, model = comp.task, self.noise
+        n = comp.circuit.num_qubits
+        values = _bindings_for(comp.circuit, task)
+        want_ev = bool(task.observables) and config.shots is None
+        meta: dict[str, Any] = {"device": str(device), "dtype": str(dtype), "noise": model.source or "model"}
+        if n <= self.density_max_qubits:
+            rho = dm.simulate_density(comp.circuit, values, task.inputs, noise=model, dtype=dtype, device=device)
+            if rho.shape[0] == 1 and task.batch_size > 1:
+                rho = rho.expand(task.batch_size, -1, -1)
+            probs = apply_readout(dm.density_probabilities(rho), model, range(n))
+            ev = dm.density_expectation_values(rho, task.observables) if want_ev else None
+            return probs, ev, None, {**meta, "method": "density_matrix"}
+        state_seed = int(seed.generate_state(1)[0]) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+        gen = torch.Generator(device=device).manual_seed(state_seed)
+        T = self.trajectories
+        psi = dm.simulate_trajectories(comp.circuit, values, task.inputs, noise=model, trajectories=T,
+                                       generator=gen, dtype=dtype, device=device)
+        if psi.shape[0] == 1 and task.batch_size > 1:
+            # nothing varies along the batch: every row is the same distribution (the same trajectories)
+            psi = psi.expand(task.batch_size, -1, -1)
+        B = psi.shape[0]
+        per = apply_readout(sv.probabilities(psi.reshape(B * T, -1)), model, range(n)).reshape(B, T, -1)
+        probs = per.mean(1)
+        meta = {**meta, "method": "trajectories", "trajectories": T, "trajectory_seed": state_seed,
+                "probability_stderr": _host(per.std(1) / np.sqrt(T)) if T > 1 else None}
+        ev = err = None
+        if want_ev:
+            e = sv.expectation_values(psi.reshape(B * T, -1), task.observables).reshape(B, T, -1)
+            ev = e.mean(1)
+            err = _host(e.std(1) / np.sqrt(T)) if T > 1 else np.full(tuple(ev.shape), np.inf)
+        return probs, ev, err, meta
+
     def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
         dtype = self._dtype(config)
         rng_seed = np.random.SeedSequence(config.seed) if config.seed is not None else None
@@ -192,6 +264,23 @@ class TorchBackend(Backend):
             task = comp.task
             device = self._device_for(task)
             n = comp.circuit.num_qubits
+            if self.noise is not None:
+                traj_seed, count_seed = seed.spawn(2) if seed is not None else (None, None)
+                probs, ev, err, meta = self._noisy(comp, config, device, dtype, traj_seed)
+                B = probs.shape[0]
+                if config.shots is None:
+                    if not _tensor_devices(task):
+                        probs, ev = _host(probs), _host(ev)
+                    out.append(TaskResult(batch_size=B, num_qubits=n, probabilities=probs, expectation_values=ev,
+                                          stderr=err, metadata=meta))
+                else:
+                    counts = sv.sample_counts(probs, config.shots,
+                                              None if count_seed is None else int(count_seed.generate_state(1)[0]))
+                    out.append(TaskResult(
+                        batch_size=B, num_qubits=n,
+                        counts=tuple({bitstring(int(i), n): int(row[i]) for i in np.flatnonzero(row)} for row in counts),
+                        shots=config.shots, metadata=meta))
+                continue
             values = _bindings_for(comp.circuit, task)
             method = "gates"
             if self.fast_path and not _functorch_active():

@@ -16,7 +16,9 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "backends": ("qbridge.cli.backends", "backends", "List installed backends and whether they can run here."),
     "run": ("qbridge.cli.run", "run", "Run OpenQASM programs on a backend."),
     "demo": ("qbridge.cli.demo", "demo", "Train a classical GPT and its hybrid twin, compare backends, write a report."),
+    "devices": ("qbridge.cli.devices", "devices", "Cloud QPUs and simulators: qubits, gates, prices and snapshot dates (offline)."),
     "jobs": ("qbridge.cli.jobs", "jobs", "Inspect, resume and cancel recorded cloud jobs."),
+    "plugin": ("qbridge.cli.plugin", "plugin", "Write a new backend plugin (qbridge plugin new NAME) that passes the conformance suite."),
     "train": ("qbridge.cli.train", "train", "Train a classical or hybrid GPT-2/LLaMA/Qwen2 on a text file; metrics, checkpoints, plots."),
 }
 

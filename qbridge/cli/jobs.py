@@ -62,8 +62,17 @@ def list_(ctx: click.Context, state: str | None, limit: int, as_json: bool) -> N
     with _store(ctx) as st:
         records = st.list_jobs(limit=limit, state=state)
         spent, cap = st.spent_usd(), st.total_cap_usd
+        path = str(st.path)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        return
+    if not records:
+        what = f"no jobs in state {state!r}" if state else "no jobs recorded yet"
+        click.echo(f"{what} in the job store {path}.\n"
+                   "It fills with cloud runs: every submission to a paid device (braket.device, ibm.runtime), and any "
+                   "run given a store (--run-option store=PATH, RunConfig(options={'store': PATH})), is recorded here "
+                   "before it is sent. Dry runs (--dry-run) record nothing. Another store: qbridge jobs --store PATH "
+                   "or QBRIDGE_JOB_STORE.")
         return
     from rich.console import Console
     from rich.table import Table
@@ -236,6 +245,7 @@ def precheck_budget(tasks: list, backend: str, options: dict[str, Any], shots: i
     from ..jobs import Budget, estimate_cost, open_store
     from ..jobs.plan import check_budget
 
+    # only the device's offline description is used here (IBM: its snapshot times the circuits)
     estimate = estimate_cost(tasks, backend, shots, options=options)
     store = None
     if estimate.usd is None or estimate.usd > 0:
@@ -262,6 +272,9 @@ def print_dry_run(be: Any, tasks: list, config: Any, programs: list, as_json: bo
     from rich.console import Console
 
     console = Console()
+    src = plan.device_source
+    if src is not None:
+        console.print(f"device: {_describe_source(src)}", markup=False, highlight=False)
     for c in report["circuits"]:
         console.print(f"[bold]{c['program_file']}[/bold] -> {be.backend_name}: {c['num_qubits']} qubits, "
                       f"native gates {c['native_gates']}")
@@ -278,3 +291,18 @@ def print_dry_run(be: Any, tasks: list, config: Any, programs: list, as_json: bo
                       f"{plan.pilot_estimate.executables} circuit execution(s)", markup=False, highlight=False)
     console.print(f"estimated cost: {est.describe()}; {est.executables} circuit execution(s), "
                   f"{est.total_shots} shots in total. Dry run: nothing was sent.", markup=False, highlight=False)
+
+
+def _describe_source(src: Any) -> str:
+    """One line on where a dry run's device description came from."""
+    if src.get("source") == "snapshot":
+        why = str(src.get("credentials") or "").split(";")[0]
+        return (f"offline snapshot {src.get('snapshot')} dated {src.get('snapshot_as_of')} ({why}; "
+                "`qbridge backends` says how to configure credentials)")
+    if src.get("source") == "live":
+        diff = src.get("differences")
+        same = ("no snapshot to compare with" if diff is None else
+                f"matches the snapshot of {src.get('snapshot_as_of')}" if not diff else
+                f"differs from the snapshot of {src.get('snapshot_as_of')}: {'; '.join(diff)}")
+        return f"live properties ({same})"
+    return str(src.get("note") or src.get("source"))

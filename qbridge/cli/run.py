@@ -1,7 +1,7 @@
 """``qbridge run``: run OpenQASM programs on any backend, as one batch.
 
 Output per program: ``probabilities`` (exact) or ``counts`` (with shots), over the measured
-qubits (all when the program measures none), keys in DESIGN.md's bit order (q0 first); with
+qubits (all when the program measures none), keys in the bit order of docs/architecture.md (q0 first); with
 observables, ``expectation_values`` as ``{observable, value, stderr}`` (stderr 0 when exact);
 with ``--mitigation`` value and stderr are the mitigated ones, ``unmitigated_value`` and
 ``unmitigated_stderr`` sit beside them, and ``mitigation`` says what ran and its shot cost.
@@ -82,11 +82,13 @@ def _add_mitigation(out: dict[str, Any], res) -> None:
               help="Refuse the run if its estimated cost exceeds USD (checked before any network call).")
 @click.option("--max-shots", type=click.IntRange(min=1), default=None,
               help="Refuse the run if it needs more shots in total (all circuits, bindings and measurement groups).")
+@click.option("--max-seconds", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="Refuse the run if its estimated QPU usage time exceeds S seconds (devices billed by time: IBM).")
 @click.option("--dry-run", is_flag=True,
               help="Compile and validate against the device, print the native programs and the estimated cost; send nothing.")
 @reports_errors
 def run(programs, backend, options, shots, seed, observables, params, precision, as_json, mitigation, run_options,
-        max_cost, max_shots, dry_run) -> None:
+        max_cost, max_shots, max_seconds, dry_run) -> None:
     """Run OpenQASM 2/3 programs on a backend."""
     from ..backends.base import RunConfig, Task
     from ..backends.registry import get_backend
@@ -113,7 +115,8 @@ def run(programs, backend, options, shots, seed, observables, params, precision,
             f"--param {', '.join(unknown)}: no program declares {'this input' if len(unknown) == 1 else 'these inputs'} "
             f"(their inputs: {known}); check the spelling or drop the --param", parameter=unknown[0],
         )
-    budget = {k: v for k, v in (("max_cost", max_cost), ("max_shots", max_shots)) if v is not None}
+    budget = {k: v for k, v in (("max_cost", max_cost), ("max_shots", max_shots), ("max_seconds", max_seconds))
+              if v is not None}
     if budget:  # from the circuits and the price data alone: refused before any network call
         from .jobs import precheck_budget
 

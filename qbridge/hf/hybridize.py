@@ -40,7 +40,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -49,8 +48,9 @@ import torch
 from torch import nn
 
 from ..backends.base import Backend
-from ..exceptions import UnsupportedFeatureError
+from ..exceptions import UnsupportedModelError
 from ..nn.qffn import QFFN
+from ..train.models import select_layers
 from .modules import HEAD_KINDS, GPT2HybridAttention, HybridAttentionBase, QuantumMLP, RotaryHybridAttention
 
 __all__ = [
@@ -65,11 +65,8 @@ __all__ = [
 ]
 
 LAYOUT_VERSION = 1
-PATTERNS = ("alternate", "first", "random")
 
 
-class UnsupportedModelError(UnsupportedFeatureError, ValueError):
-    """The model's architecture has no hybrid mapping (supported: SUPPORTED_MODEL_TYPES)."""
 
 
 @dataclass(frozen=True)
@@ -111,26 +108,6 @@ def _decoder_layers(model: nn.Module, arch: _Arch) -> nn.ModuleList:
             "pass a causal LM (e.g. GPT2LMHeadModel, LlamaForCausalLM) or its base model"
         )
     return layers
-
-
-def _half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
-
-
-def select_layers(num_layers: int, fraction: float, pattern: str = "alternate", seed: int = 0) -> list[int]:
-    """The layers a fraction covers under a pattern (module docstring); sorted."""
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
-    if pattern not in PATTERNS:
-        raise ValueError(f"pattern must be one of {PATTERNS}, got {pattern!r}")
-    k = _half_up(fraction * num_layers)
-    if k == 0:
-        return []
-    if pattern == "first":
-        return list(range(k))
-    if pattern == "random":
-        return sorted(random.Random(seed).sample(range(num_layers), k))
-    return [math.ceil((i + 1) * num_layers / k) - 1 for i in range(k)]
 
 
 def _accepted(cls: type, skip: Sequence[str]) -> set[str]:
@@ -287,7 +264,7 @@ def hybridize(
         if bad:
             raise ValueError(f"{name} {bad} out of range: the model has {L} layers")
     H = config.num_attention_heads
-    n_q = _half_up(head_fraction * H)
+    n_q = int(math.floor(head_fraction * H + 0.5))  # rounded half up, as select_layers counts layers
     ffn_opts, head_opts = _route_options(kind, layer_options, ffn_options, head_options, depth)
     backend_name = backend.backend_name if isinstance(backend, Backend) else (backend or "torch")
     rec_ffn, miss_ffn = _split_recordable(ffn_opts, "ffn")

@@ -498,7 +498,7 @@ class Circuit:
         return from_json(text)
 
     def to_matrix(self) -> np.ndarray:
-        """The circuit's unitary (complex128, DESIGN.md bit order); needs bound parameters."""
+        """The circuit's unitary (complex128, bit order of docs/architecture.md); needs bound parameters."""
         from ..sim.statevector import circuit_unitary
 
         if self.parameter_names:

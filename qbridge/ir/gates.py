@@ -8,7 +8,7 @@ linear arithmetic on parameters so they stay valid for symbolic parameters.
 Must not touch: circuits, backends or any quantum SDK.
 
 Matrix convention: for a gate on qubits (a, b, ...), the first listed qubit is the most
-significant bit of the gate's matrix index (DESIGN.md's bit order), so ``cx(0, 1)`` is
+significant bit of the gate's matrix index (the bit order of docs/architecture.md), so ``cx(0, 1)`` is
 ``[[1,0,0,0],[0,1,0,0],[0,0,0,1],[0,0,1,0]]`` with qubit 0 the control.
 """
 

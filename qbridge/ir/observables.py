@@ -3,7 +3,7 @@
 Owns: :class:`PauliSum` (real coefficients times Pauli strings; parsing ``"0.5*ZZ - 1.2*XI"``),
 its dense matrix for references, and qubit-wise commuting groups for shot-based estimation.
 A Pauli string is written q0 q1 ... q(n-1), left to right: the leftmost letter acts on qubit 0,
-the most significant bit (DESIGN.md's order). Sparse terms (``"Z0 Z2"``, ``"X1*Y3"``) also parse
+the most significant bit (the bit order of docs/architecture.md). Sparse terms (``"Z0 Z2"``, ``"X1*Y3"``) also parse
 when the qubit count is known.
 """
 

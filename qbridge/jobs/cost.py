@@ -29,6 +29,7 @@ __all__ = [
     "CostEstimate",
     "Budget",
     "count_executables",
+    "expand_executions",
     "estimate_cost",
     "ibm_estimate",
     "ibm_rate",
@@ -92,19 +93,22 @@ class Budget:
     ``max_cost_usd``: this run's estimate must not exceed it. ``max_shots``: total shots of the run
     (all circuits and bindings). ``total_cap_usd``: money committed in the store plus this run must
     stay under it (the store's own setting, ``qbridge jobs budget --total-cap``, applies when this
-    is None).
+    is None). ``max_qpu_seconds``: the estimated QPU usage time of a device billed by time (IBM)
+    must not exceed it (:meth:`check_seconds`; a device not billed by time is refused, since its
+    time is not estimated).
     """
 
     max_cost_usd: float | None = None
     max_shots: int | None = None
     total_cap_usd: float | None = None
+    max_qpu_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_cost_usd", "total_cap_usd"):
+        for name in ("max_cost_usd", "total_cap_usd", "max_qpu_seconds"):
             v = getattr(self, name)
             if v is not None:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                    raise ValueError(f"{name} must be a non-negative number of USD, got {v!r}")
+                    raise ValueError(f"{name} must be a non-negative number, got {v!r}")
                 object.__setattr__(self, name, float(v))
         if self.max_shots is not None and (isinstance(self.max_shots, bool) or not isinstance(self.max_shots, int) or self.max_shots < 1):
             raise ValueError(f"max_shots must be a positive integer, got {self.max_shots!r}")
@@ -114,10 +118,29 @@ class Budget:
         """A budget from run options (``max_cost``, ``max_shots``, ``total_cap``), or None."""
         o = dict(options or {})
         mc, ms, tc = o.get("max_cost", o.get("max_cost_usd")), o.get("max_shots"), o.get("total_cap", o.get("total_cap_usd"))
-        if mc is None and ms is None and tc is None:
+        mq = o.get("max_seconds", o.get("max_qpu_seconds"))
+        if mc is None and ms is None and tc is None and mq is None:
             return None
         return cls(max_cost_usd=None if mc is None else float(mc), max_shots=None if ms is None else int(ms),
-                   total_cap_usd=None if tc is None else float(tc))
+                   total_cap_usd=None if tc is None else float(tc), max_qpu_seconds=None if mq is None else float(mq))
+
+    def check_seconds(self, qpu_seconds: float | None) -> None:
+        """Raise :class:`BudgetExceededError` if the estimated QPU time is over ``max_qpu_seconds``
+        or unknown (a device billed per task and shot has no time estimate); nothing has been sent."""
+        if self.max_qpu_seconds is None:
+            return
+        if qpu_seconds is None:
+            raise BudgetExceededError(
+                f"a limit of {self.max_qpu_seconds:g} QPU seconds (max_seconds) was set, but this device is not billed "
+                "by usage time and its time is not estimated; nothing was sent. Drop --max-seconds and use --max-cost",
+                budget_seconds=self.max_qpu_seconds,
+            )
+        if qpu_seconds > self.max_qpu_seconds + 1e-12:
+            raise BudgetExceededError(
+                f"estimated QPU usage {qpu_seconds:.3f} s exceeds the limit of {self.max_qpu_seconds:g} s (max_seconds); "
+                "nothing was sent. Lower the shots or circuits, or raise --max-seconds",
+                estimate_seconds=qpu_seconds, budget_seconds=self.max_qpu_seconds,
+            )
 
     def check(
         self,
@@ -179,6 +202,26 @@ def count_executables(tasks: Sequence[Any], shots: int | None) -> int:
     return n
 
 
+def expand_executions(tasks: Sequence[Any], shots: int | None) -> list[tuple[Any, int]]:
+    """(task of one circuit that is sent, its executions): each measurement-group circuit of a task
+    with observables and shots, with the task's batch rows. Sums to :func:`count_executables`."""
+    from dataclasses import replace
+
+    from ..backends.base import as_task
+    from ..primitives.estimation import measurement_circuit, qubitwise_groups
+
+    out: list[tuple[Any, int]] = []
+    for t in tasks:
+        task = as_task(t)
+        if shots is not None and task.observables:
+            for basis, _ in qubitwise_groups(task.observables):
+                out.append((replace(task, circuit=measurement_circuit(task.circuit, basis), observables=()),
+                            task.batch_size))
+        else:
+            out.append((task, task.batch_size))
+    return out
+
+
 def _load_model(spec: str) -> Callable[..., CostEstimate] | None:
     mod, _, attr = spec.partition(":")
     try:
@@ -212,24 +255,42 @@ def estimate_cost(
         raise TypeError(f"backend must be a Backend or a backend name, got {type(backend).__name__}")
     if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
         raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
+    task_list = None
     if isinstance(tasks, int) and not isinstance(tasks, bool):
         executables = tasks
     else:
         if isinstance(tasks, (Task, Circuit)) or (isinstance(tasks, tuple) and tasks and isinstance(tasks[0], Circuit)):
             tasks = [tasks]
-        executables = count_executables(list(tasks), shots)
+        task_list = list(tasks)
+        executables = count_executables(task_list, shots)
 
     model = getattr(backend, "cost_model", None) if isinstance(backend, Backend) else None
     if model is None and name in _MODELS:
         model = _load_model(_MODELS[name])
     if callable(model):
+        kwargs: dict[str, Any] = {}
+        if _takes(model, "tasks"):
+            # the circuits (None when only a count was given): a time-billed model times them
+            kwargs["tasks"] = task_list
         return model(executables=executables, shots=shots, options=opts, backend=name,
-                     backend_obj=backend if isinstance(backend, Backend) else None)
+                     backend_obj=backend if isinstance(backend, Backend) else None, **kwargs)
     simulator = _is_simulator(backend, name)
     if simulator:
         return CostEstimate(0.0, name, None, 0, executables, shots, "local simulator: free", free=True)
     return CostEstimate(None, name, opts.get("arn") or opts.get("backend"), 0, executables, shots,
                         f"no cost model for {name}")
+
+
+def _takes(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` accepts the keyword ``name`` (named, or through ``**kwargs``): cost models
+    written before a keyword existed keep working."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def _is_simulator(backend: Any, name: str) -> bool:
@@ -274,21 +335,38 @@ def ibm_estimate(
     usd_per_second: float | None = None,
     job_overhead_s: float = IBM_JOB_OVERHEAD_S,
     jobs: int | None = None,
+    circuit_seconds: Sequence[float] | None = None,
+    timing: str | None = None,
 ) -> CostEstimate:
     """IBM pay-as-you-go estimate: QPU seconds from shots and timing, times USD per second.
 
     ``rep_delay_s``: the backend's gap between shots (its ``default_rep_delay``; 250 us if unknown).
-    ``jobs``: how many jobs the run is split into (default: as few as the 10-million-execution cap
-    allows). The rate comes from ``usd_per_second``, ``$QBRIDGE_IBM_USD_PER_SECOND``, or 1.60.
+    ``circuit_seconds``: one shot's duration of each execution's circuit (gates and readout, from
+    the device's durations; ``len == executables``), added to the gap; without it every shot is
+    assumed to take 250 us on top of the gap (the upper end of IBM's documented 300-500 us per
+    shot). ``timing`` says how the durations were found. ``jobs``: how many jobs the run is split
+    into (default: as few as the 10-million-execution cap allows). The rate comes from
+    ``usd_per_second``, ``$QBRIDGE_IBM_USD_PER_SECOND``, or 1.60.
     """
     if shots is None:
         raise ValueError("IBM QPUs sample: give shots to estimate a cost")
     rate = usd_per_second if usd_per_second is not None else ibm_rate()
     delay = IBM_DEFAULT_REP_DELAY_S if rep_delay_s is None else float(rep_delay_s)
-    per_shot = delay + IBM_SHOT_OVERHEAD_S
     executions = executables * shots
     n_jobs = jobs if jobs is not None else max(1, math.ceil(executions / IBM_MAX_EXECUTIONS))
-    seconds = n_jobs * job_overhead_s + executions * per_shot
+    if circuit_seconds is not None:
+        if len(circuit_seconds) != executables:
+            raise ValueError(f"circuit_seconds has {len(circuit_seconds)} entries for {executables} executables")
+        busy = sum(float(c) + delay for c in circuit_seconds) * shots
+        per_shot = busy / executions if executions else delay
+        how = (f"per shot: the circuit's gates and readout ({timing or 'device durations'}) + the "
+               f"{delay * 1e6:.0f} us gap between shots; mean {per_shot * 1e6:.1f} us")
+    else:
+        per_shot = delay + IBM_SHOT_OVERHEAD_S
+        busy = executions * per_shot
+        how = (f"per shot: the {delay * 1e6:.0f} us gap between shots + {IBM_SHOT_OVERHEAD_S * 1e6:.0f} us assumed "
+               "for gates and readout (no device durations used)")
+    seconds = n_jobs * job_overhead_s + busy
     return CostEstimate(
         usd=seconds * rate,
         backend=backend,
@@ -296,9 +374,10 @@ def ibm_estimate(
         provider_tasks=n_jobs,
         executables=executables,
         shots=shots,
-        model=(f"IBM pay-as-you-go: ({n_jobs} job(s) x {job_overhead_s:g} s + {executions} executions x "
-               f"{per_shot * 1e6:.0f} us) x USD {rate:.2f}/s"),
+        model=(f"IBM usage time: ({n_jobs} job(s) x {job_overhead_s:g} s + {executions} executions x "
+               f"{per_shot * 1e6:.0f} us) = {seconds:.3f} QPU s x USD {rate:.2f}/s; {how}"),
         price_date="2024 (IBM documentation)",
         breakdown={"qpu_seconds": seconds, "usd_per_second": rate, "seconds_per_shot": per_shot,
-                   "job_overhead_s": job_overhead_s, "jobs": n_jobs},
+                   "job_overhead_s": job_overhead_s, "jobs": n_jobs, "rep_delay_s": delay,
+                   "timing": timing if circuit_seconds is not None else "assumed 250 us per shot for gates and readout"},
     )

@@ -33,6 +33,9 @@ class RunPlan:
     # with mitigation or an allocation: what the pipeline adds (see the module docstring)
     mitigation: Mapping[str, Any] | None = None
     pilot_estimate: CostEstimate | None = None
+    # where the device's description came from (a cloud backend's ``device_source``: a dated
+    # offline snapshot, or live properties and their differences from the snapshot); None otherwise
+    device_source: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -40,9 +43,10 @@ class RunPlan:
             "sent": False,
             "estimated_cost_usd": self.estimate.usd,
             "estimate": self.estimate.to_dict(),
+            "device_source": None if self.device_source is None else dict(self.device_source),
             "budget": None if self.budget is None else {
                 "max_cost_usd": self.budget.max_cost_usd, "max_shots": self.budget.max_shots,
-                "total_cap_usd": self.budget.total_cap_usd,
+                "total_cap_usd": self.budget.total_cap_usd, "max_qpu_seconds": self.budget.max_qpu_seconds,
             },
             "circuits": [
                 {"task": o, "num_qubits": c.circuit.num_qubits, "batch": c.task.batch_size,
@@ -85,6 +89,7 @@ def check_budget(estimate: CostEstimate, budget: Budget | None, store: Any = Non
     """Check ``estimate`` against ``budget`` and, when a store is given, its running total."""
     if budget is None:
         return
+    budget.check_seconds(estimate.breakdown.get("qpu_seconds"))
     spent, cap = 0.0, None
     if store is not None:
         spent, cap = store.spent_usd(), store.total_cap_usd
@@ -122,7 +127,9 @@ def plan_run(backend: Any, tasks: Sequence[Any], config: Any, *, store: Any = No
             for t in expanded:
                 compiled.append(backend.compile(t, config))
                 owners.append(i)
-    return RunPlan(estimate, tuple(compiled), tuple(owners), budget, mitigation, pilot_estimate)
+    source = getattr(backend, "device_source", None)
+    return RunPlan(estimate, tuple(compiled), tuple(owners), budget, mitigation, pilot_estimate,
+                   dict(source) if isinstance(source, Mapping) else None)
 
 
 def _plan_pipeline(backend: Any, tasks: Sequence[Any], config: Any) -> tuple[dict[str, Any], CostEstimate, CostEstimate | None]:

@@ -287,6 +287,8 @@ def submit_requests(
     st = open_store(store)
     # 1. the budget, from local data only (no network); 2. can we send at all (credentials);
     # 3. the budget again and the intent, atomically, in the store
+    seconds = [r.estimated_seconds for r in requests]
+    budget.check_seconds(None if any(x is None for x in seconds) else float(sum(seconds)))
     budget.check(estimate, total_shots=sum(r.shots * len(r.executables) for r in requests),
                  spent_usd=st.spent_usd(), total_cap_usd=st.total_cap_usd)
     transport.preflight()

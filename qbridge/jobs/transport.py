@@ -50,6 +50,7 @@ class ProviderRequest:
     executables: tuple[tuple[int, int], ...]
     shots: int
     estimated_cost_usd: float | None
+    estimated_seconds: float | None = None  # QPU usage time, for devices billed by time (IBM)
 
     def as_row(self) -> dict[str, Any]:
         return {"payload": self.payload, "executables": [list(e) for e in self.executables],

@@ -38,7 +38,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..exceptions import QBridgeError
+from ..exceptions import MitigationError
 from ..ir.circuit import Circuit
 from .samples import Samples, mean_and_variance
 
@@ -60,9 +60,6 @@ _DENSE_MAX_QUBITS = 12
 _SUBSPACE_MAX = 4096
 
 
-class MitigationError(QBridgeError, ValueError):
-    """A mitigation cannot be computed from the data (e.g. a readout calibration that cannot be
-    inverted, or extrapolation input that does not fit)."""
 
 
 Terms = Sequence[tuple[float, tuple[int, ...]]]  # (coefficient, Z support) per term

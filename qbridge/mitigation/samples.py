@@ -1,7 +1,7 @@
 """Measured outcomes in one compact form: distinct bitstrings with their weights.
 
 Counts dicts (shots) and exact probability vectors both become a :class:`Samples`: ``bits`` (K, n)
-holds the K distinct outcomes (qubit 0 first, DESIGN.md's order), ``weights`` their counts or
+holds the K distinct outcomes (qubit 0 first, the bit order of docs/architecture.md), ``weights`` their counts or
 probabilities, ``shots`` the number of shots (``None`` for an exact distribution). Estimators work
 on the K observed outcomes, never on a 2^n vector, so they stay cheap for many qubits.
 """

@@ -72,7 +72,7 @@ import numpy as np
 import torch
 
 from ..backends.base import Backend, Result, RunConfig, Task, TaskResult
-from ..exceptions import GateError, UnsupportedFeatureError
+from ..exceptions import GateError, InputGradientError, UnsupportedFeatureError
 from ..ir.circuit import Circuit, Instruction
 from ..ir.observables import PauliSum
 from ..ir.parameters import Parameter, ParameterExpression
@@ -114,8 +114,6 @@ SHIFT_RULES: dict[str, tuple[tuple[tuple[float, float], ...], ...]] = {
 GRADIENT_METHODS = ("auto", "backprop", "parameter-shift", "spsa", "adjoint")
 
 
-class InputGradientError(UnsupportedFeatureError):
-    """Gradients with respect to encoded inputs were needed but the layer was told to refuse."""
 
 
 def shift_rule(gate: str, slot: int = 0) -> tuple[tuple[float, float], ...]:

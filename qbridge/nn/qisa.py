@@ -21,7 +21,7 @@ Values:
 
 Pauli strings (:func:`draw_pauli_strings`): each character is I with probability 0.9, else X, Y
 or Z uniformly; an all-identity string is redrawn; the first character acts on qubit 0, the most
-significant bit of the amplitude index (DESIGN.md's order). ``seed`` fixes the draw.
+significant bit of the amplitude index (the bit order of docs/architecture.md). ``seed`` fixes the draw.
 
 Aggregation:
 
@@ -196,15 +196,16 @@ class QISAAttention(nn.Module):
 
     def _fast_is_exact(self) -> bool:
         """Whether :meth:`fast_values` computes what :meth:`values` would: always for QISA; for
-        QISA-A only when its circuit runs exactly on the embedded ``torch`` backend. On any other
-        backend, or with shots, inference must go to that backend (a noisy emulator or a QPU)
-        rather than quietly become a local exact computation."""
+        QISA-A only when its circuit runs exactly on the embedded ``torch`` backend without a
+        noise model. On any other backend, with noise or with shots, inference must go to that
+        backend (a noisy emulator or a QPU) rather than quietly become a local exact computation."""
         if self.variant == "qisa":
             return True
         from ..backends.torch import TorchBackend
 
         layer = self.values_layer
-        return isinstance(layer.backend, TorchBackend) and layer.shots is None
+        return (isinstance(layer.backend, TorchBackend) and getattr(layer.backend, "noise", None) is None
+                and layer.shots is None)
 
     def _weights_key(self) -> tuple:
         w = self.v.weight if self.variant == "qisa" else self.values_layer.weights

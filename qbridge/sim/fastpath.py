@@ -52,6 +52,7 @@ names the fix (the backend's ``fast_path=False``).
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -64,6 +65,7 @@ from ..ir.circuit import Circuit, Instruction
 from ..ir.gates import GATES
 from ..ir.observables import PauliSum
 from ..ir.parameters import ParameterExpression
+from . import graphs
 from . import statevector as sv
 
 __all__ = [
@@ -129,6 +131,16 @@ class FastPlan:
     num_layers: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
+    def __deepcopy__(self, memo: dict) -> "FastPlan":
+        # compiled once and never changed (but for its caches): copies of a circuit or of a
+        # model share it; its CUDA graphs could not be copied anyway
+        return self
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_cache"] = {}  # device tensors and CUDA graphs stay out of pickles (torch.save)
+        return state
+
     def _tensor(self, key: Any, make, device) -> torch.Tensor:
         k = (key, str(device))
         t = self._cache.get(k)
@@ -153,9 +165,42 @@ class FastPlan:
         is real (or ``real`` says so), else ``cdtype``.
         """
         real = self.real if real is None else real
+        return self.build_columns(theta, cdtype, device, real).transpose(0, 1)
+
+    @property
+    def graphable(self) -> bool:
+        """Whether building U creates no tensor from host data (gathers and rotation layers
+        only), so that it can be captured as a CUDA graph (:mod:`qbridge.sim.graphs`)."""
+        return bool(self.parameter_names) and all(s.kind in ("perm", "layer") for s in self.steps) and all(
+            isinstance(name, str) and name in _ROTATIONS for sig, _, _, _ in self.sig_groups for name in sig
+        )
+
+    def build_columns(self, theta: torch.Tensor | None, cdtype: torch.dtype, device, real: bool) -> torch.Tensor:
+        """U's columns (every step applied to the identity; column j is U|j>): replayed from
+        CUDA graphs where they apply, else step by step. The same numbers either way."""
+        n = self.num_qubits
         rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
-        eye = _eye(2**self.num_qubits, rdtype if real else cdtype, device)
-        return self.apply_columns(eye, theta, cdtype, device, real=real).transpose(0, 1)
+        eye = _eye(2**n, rdtype if real else cdtype, device)
+        dev = torch.device(device)
+        if theta is None or theta.dim() != 1 or not graphs.usable(dev, n) or not self.graphable:
+            return self.apply_columns(eye, theta, cdtype, device, real=real)
+        key = ("graphs", cdtype, real, str(dev))
+        slots = self._cache.get(key)
+        if slots is None:
+            def build(t: torch.Tensor) -> torch.Tensor:
+                return self.apply_columns(eye, t, cdtype, dev, real=real)
+
+            slots = graphs.BuilderSlots(lambda: graphs.GraphedBuilder(build, theta.numel(), rdtype, dev))
+            self._cache[key] = slots
+        if slots is graphs.FAILED:
+            return self.apply_columns(eye, theta, cdtype, device, real=real)
+        try:
+            return slots.next()(theta.to(rdtype))
+        except RuntimeError as exc:  # a capture this CUDA build refuses: same numbers, step by step
+            self._cache[key] = graphs.FAILED
+            warnings.warn(f"qbridge: CUDA graph capture of U failed ({exc}); this circuit builds U step by step "
+                          "on this device (QBRIDGE_CUDA_GRAPHS=0 silences this)", RuntimeWarning, stacklevel=2)
+            return self.apply_columns(eye, theta, cdtype, device, real=real)
 
     def apply(self, states: torch.Tensor, theta: torch.Tensor | None, cdtype: torch.dtype, device, real: bool = False) -> torch.Tensor:
         """Every step applied to a (rows, 2^n) batch of states (real ones stay real while the
@@ -828,7 +873,7 @@ def run_fast(
     if real_input and not real:
         # complex U on real inputs: one real GEMM against the [Re U | Im U] blocks (half the
         # flops of a complex product), formed lazily (see FastState)
-        U = plan.apply_columns(_eye(2**n, dtype, device), theta, dtype, device, real=False)
+        U = plan.build_columns(theta, dtype, device, real=False)
         return FastState(None, n, dtype, phase, factored=(x, U))
     S = plan.unitary_rows(theta, dtype, device, real=real)[:d]  # only the rows inputs reach
     if S.is_complex() or not real_input:

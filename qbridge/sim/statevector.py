@@ -6,7 +6,7 @@ code (references, the layers' fast path) can call them without a backend object:
 ``marginal_probabilities``, ``expectation_values`` and seeded ``sample_counts``.
 
 Layout: a batch of states is a tensor of shape (B, 2, ..., 2) with axis 1 + q holding qubit q, so
-flattening puts qubit 0 in the most significant bit (DESIGN.md's order) with no conversion.
+flattening puts qubit 0 in the most significant bit (the bit order of docs/architecture.md) with no conversion.
 
 Batching: parameter bindings (B_p rows) and inputs (B_i rows) broadcast like NumPy's leading axis:
 equal sizes pair row by row, and a size of 1 is shared by every row of the other.
@@ -219,7 +219,7 @@ def simulate(
     device: Any = "cpu",
     initial_state: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Final state vectors, shape (B, 2^n), in DESIGN.md's bit order."""
+    """Final state vectors, shape (B, 2^n), in the bit order of docs/architecture.md."""
     n = circuit.num_qubits
     rdtype = _real_dtype(dtype)
     cols, bp = _param_columns(circuit, parameter_values, rdtype, device)

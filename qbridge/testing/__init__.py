@@ -7,7 +7,9 @@ Three ways to run it (docs/plugins.md has the details):
 - in a plugin's own tests: ``TestMyConformance = conformance_tests("name")``.
 
 Public helpers: :func:`conformance_tests`, :class:`BackendHarness` and the reference and tolerance
-functions of :mod:`qbridge.testing.checks`. This package is imported by the pytest plugin in every
+functions of :mod:`qbridge.testing.checks`. Beside the suite: :mod:`qbridge.testing.mutation`
+(mutants of a plugin run through the suite: what it catches) and :mod:`qbridge.testing.scaffold`
+(``qbridge plugin new``: a plugin that passes the suite as generated). This package is imported by the pytest plugin in every
 test run, so it imports its submodules (and pytest's heavier parts) only when they are used.
 """
 

@@ -6,11 +6,21 @@ runs tasks on the backend under test and compares every row of every task with t
 
 Tolerance rules (one place, so that every test agrees):
 
-- exact results: absolute ``EXACT_ATOL[precision]`` -- 1e-6 in double precision, 1e-4 in single
-  (complex64 rounding accumulates over a few hundred gates to ~1e-6; 1e-4 leaves room for GPU
-  libraries while any real bug -- a wrong gate, a flipped bit order -- is off by O(0.1));
-- state vectors are compared up to one global phase per row (a physical state has no phase; SDKs
-  differ in whether they keep the circuit's global phase);
+- exact results: absolute ``EXACT_ATOL[precision]`` -- 1e-10 in double precision, 1e-4 in single.
+  The double tolerance sits between the two arithmetics, so that every exact test in double is
+  also a precision test: complex128 rounding (unit roundoff 1.1e-16) over the suite's deepest
+  circuits (a few hundred gates) stays below 1e-13 (every adapter in plugins/ measures <= 1e-15),
+  while complex64 arithmetic (unit roundoff 6e-8) is off by >= 1e-8 on any state with a
+  non-trivial amplitude (0.5 rounded through float32 amplitudes is already 3e-8 away). 1e-4 in
+  single leaves room for GPU libraries while any real bug -- a wrong gate, a flipped bit order --
+  is off by O(0.1);
+- state vectors are compared exactly, global phase included: a state vector is the circuit's
+  matrix applied to |0...0>, times ``exp(i * circuit.global_phase)`` (evaluated per row when the
+  phase is a parameter expression). A failure says when the rows agree up to a phase, so that a
+  dropped or mis-evaluated global phase reads as one;
+- independence of random streams: counts of rows (or tasks, or submissions) that sample the same
+  distribution are compared with Pearson's homogeneity statistic; a statistic below its 1e-6
+  lower quantile means the rows share draws (one random stream restarted per row);
 - counts: every outcome within ``SIGMAS`` (5) standard deviations after the binomial
   variance-stabilising transform (Anscombe: arcsin of the square root of the frequency), so that the
   false-alarm rate stays about 1e-6 per outcome even for rare outcomes, where a plain normal
@@ -43,6 +53,7 @@ from ..sim import statevector as sv
 
 __all__ = [
     "EXACT_ATOL",
+    "UNIT_ROUNDOFF",
     "SIGMAS",
     "DEFAULT_SHOTS",
     "KNOWN_GRADIENT_METHODS",
@@ -57,11 +68,15 @@ __all__ = [
     "assert_close",
     "assert_states_close",
     "assert_counts_consistent",
+    "homogeneity",
+    "assert_not_identical",
     "random_circuit",
     "random_state_prep",
 ]
 
-EXACT_ATOL = {"double": 1e-6, "single": 1e-4}
+EXACT_ATOL = {"double": 1e-10, "single": 1e-4}
+# the unit roundoffs the tolerances are derived from (the precision tests check the gap is there)
+UNIT_ROUNDOFF = {"double": 2.0**-53, "single": 2.0**-24}
 SIGMAS = 5.0
 DEFAULT_SHOTS = 4000
 # The gradient methods qbridge's torch layers know how to use (Target.gradient_methods).
@@ -83,11 +98,15 @@ def readout_qubits(circuit: Circuit) -> tuple[int, ...]:
     return circuit.measured_qubits or tuple(range(circuit.num_qubits))
 
 
-def reference_states(task: Task) -> np.ndarray:
-    """Exact final states of every row of ``task``, complex128, shape (B, 2^n)."""
+def reference_states(task: Task, *, dtype: torch.dtype = torch.complex128) -> np.ndarray:
+    """Exact final states of every row of ``task``, complex128, shape (B, 2^n).
+
+    ``dtype=torch.complex64`` computes the same states in single precision (returned as
+    complex128): the precision tests use it to check that their circuits expose complex64.
+    """
     pv = np.array(task.parameter_array()) if task.circuit.num_parameters else None  # writable copy
     inputs = {k: to_numpy(v) for k, v in task.inputs.items()}
-    states = sv.simulate(task.circuit, pv, inputs, dtype=torch.complex128).numpy()
+    states = sv.simulate(task.circuit, pv, inputs, dtype=dtype).numpy().astype(np.complex128)
     return np.broadcast_to(states, (task.batch_size, states.shape[1])).copy()
 
 
@@ -144,25 +163,39 @@ def assert_close(actual: Any, expected: np.ndarray, atol: float, what: str) -> N
 
 
 def assert_states_close(actual: Any, expected: np.ndarray, atol: float, what: str) -> None:
-    """State vectors equal to ``expected`` up to one global phase per row."""
+    """State vectors equal to ``expected`` entry by entry, global phase included.
+
+    On failure the message says whether the row matches up to a global phase, and which phase:
+    a backend that drops ``circuit.global_phase`` (or evaluates a parametrised phase wrongly)
+    is told so rather than shown an amplitude.
+    """
     a = to_numpy(actual).astype(np.complex128)
     if a.shape != expected.shape:
         pytest.fail(f"{what}: state vector shape {a.shape}, expected {expected.shape}")
+    if not np.all(np.isfinite(a)):
+        pytest.fail(f"{what}: state vector contains NaN or inf")
     for b in range(a.shape[0]):
         norm = np.linalg.norm(a[b])
         if abs(norm - 1) > atol * max(1, a.shape[1] ** 0.5):
             pytest.fail(f"{what}: row {b} has norm {norm:.8g}, expected 1")
+        err = np.abs(a[b] - expected[b])
+        if err.max() <= atol:
+            continue
         overlap = np.vdot(expected[b], a[b])
         phase = overlap / abs(overlap) if abs(overlap) > 1e-12 else 1.0
-        err = np.abs(a[b] - phase * expected[b])
-        if err.max() > atol:
-            k = int(np.argmax(err))
-            width = int(math.log2(a.shape[1]))
+        if np.abs(a[b] - phase * expected[b]).max() <= atol:
             pytest.fail(
-                f"{what}: row {b} differs from the reference state (up to global phase) by "
-                f"{err.max():.3g} > {atol:g} at amplitude '{_bits(k, width)}': got {a[b, k]:.6g}, "
-                f"expected {phase * expected[b, k]:.6g} (|overlap| = {abs(overlap):.6g})"
+                f"{what}: row {b} equals the reference only up to a global phase of "
+                f"{np.angle(phase):+.6g} rad; a state vector must carry exp(i * circuit.global_phase), "
+                "with a parametrised phase evaluated for each row (docs/plugins.md, 'Global phase')"
             )
+        k = int(np.argmax(err))
+        width = int(math.log2(a.shape[1]))
+        pytest.fail(
+            f"{what}: row {b} differs from the reference state by {err.max():.3g} > {atol:g} at "
+            f"amplitude '{_bits(k, width)}': got {a[b, k]:.6g}, expected {expected[b, k]:.6g} "
+            f"(|overlap| = {abs(overlap):.6g})"
+        )
 
 
 def count_zscores(counts: np.ndarray, probs: np.ndarray, shots: int) -> np.ndarray:
@@ -203,6 +236,37 @@ def assert_counts_consistent(counts: dict[str, int], probs: np.ndarray, shots: i
             f"shots, expected {shots * probs[worst]:.1f} ({z[worst]:+.1f} sigma; the limit is "
             f"{SIGMAS:g})"
         )
+
+
+def homogeneity(tables: Sequence[np.ndarray]) -> tuple[float, float, int]:
+    """Pearson's chi-square statistic of count rows that should come from one distribution.
+
+    Returns (statistic, lower, df): ``lower`` is the statistic's 1e-6 lower quantile (Wilson and
+    Hilferty's cube-root approximation of the chi-square quantile, accurate to a few percent for
+    df >= 3). Independent rows give a statistic near df; rows that share draws give ~0.
+    """
+    t = np.asarray(tables, dtype=float)
+    t = t[:, t.sum(axis=0) > 0]  # outcomes never seen carry no information
+    rows, cols = t.shape
+    expected = t.sum(axis=1, keepdims=True) * t.sum(axis=0, keepdims=True) / t.sum()
+    stat = float(((t - expected) ** 2 / expected).sum())
+    df = (rows - 1) * (cols - 1)
+    z = -4.753  # the standard normal's 1e-6 quantile
+    lower = df * max(1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df)), 0.0) ** 3 if df else 0.0
+    return stat, lower, df
+
+
+def assert_not_identical(counts: Sequence[dict[str, int]], labels: Sequence[str], what: str) -> None:
+    """No two count dicts of independent draws are equal (two runs of a 3-qubit uniform
+    distribution with 2000 shots coincide with probability about 1e-12)."""
+    for i in range(len(counts)):
+        for j in range(i + 1, len(counts)):
+            if counts[i] == counts[j]:
+                pytest.fail(
+                    f"{what}: {labels[i]} and {labels[j]} have identical counts {counts[i]}: they reuse "
+                    "one random stream; draw every row, task and submission from its own part of the "
+                    "stream (one generator per submission, or spawned child seeds)"
+                )
 
 
 # -- random circuits -----------------------------------------------------------------------------
@@ -318,7 +382,14 @@ class BackendHarness:
 
     # -- running -------------------------------------------------------------------------------
     def run(self, tasks: Any, **settings: Any) -> Result:
+        """One submission through the backend's ``run``, with the harness's precision.
+
+        The suite seeds its shot runs so that a failure reproduces; a backend that declares
+        ``seeded=False`` must refuse seeds (``TestSeeds``), so its runs here go without one.
+        """
         settings.setdefault("precision", self.precision)
+        if not self.target.seeded:
+            settings["seed"] = None
         result = self.backend.run(tasks, **settings).result()
         single = isinstance(tasks, (Task, Circuit)) or (isinstance(tasks, tuple) and tasks and isinstance(tasks[0], Circuit))
         n = 1 if single else len(tasks)

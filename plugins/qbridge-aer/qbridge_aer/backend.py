@@ -26,8 +26,14 @@ Global phase: Aer ignores symbolic global phases, so the circuit's phase is kept
 circuit and applied to returned state vectors here.
 
 Noise: exact mode under noise uses the density-matrix method (exact probabilities and
-expectation values, no state vector). Aer applies readout errors only to measurements, so exact
-probabilities include gate noise but not readout error; shots include both.
+expectation values, no state vector). Three ways to give it: ``noise=`` (a backend-neutral
+:class:`qbridge.noise.NoiseModel`, its JSON or a fake device name: the one option every noisy
+backend takes, converted by :mod:`qbridge_aer.noise`; errors act on the gates as written, and
+exact probabilities include the model's readout errors, applied here as on every backend), or
+the Aer-specific ``noise_model=`` (a Qiskit ``NoiseModel``) and ``noise_backend=`` (Aer's own
+model of an IBM fake device, with circuits transpiled into the device's gates). With the
+Aer-specific options Aer applies readout errors only to measurements, so exact probabilities
+include gate noise but not readout error; shots include both.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from qbridge.backends.base import Backend, CompiledTask, RunConfig, Target, Task
 from qbridge.exceptions import BackendUnavailableError, JobError, ValidationError
 from qbridge.ir.circuit import Circuit
 from qbridge.ir.gates import GATES
+from qbridge.noise import apply_readout, as_noise_model, check_gates
 
 __all__ = ["AerBackend", "AerGPUBackend"]
 
@@ -73,8 +80,9 @@ class _Program:
 class AerBackend(Backend):
     """Qiskit Aer on CPU.
 
-    Options: ``noise_model`` (``qiskit_aer.noise.NoiseModel``), ``noise_backend`` (name of an IBM
-    fake device whose noise model to use, e.g. ``"fake_manila"``), ``method`` (one of
+    Options: ``noise`` (a :class:`qbridge.noise.NoiseModel`), ``noise_model``
+    (``qiskit_aer.noise.NoiseModel``), ``noise_backend`` (name of an IBM fake device whose Aer noise
+    model to use, e.g. ``"fake_manila"``; at most one of the three), ``method`` (one of
     ``automatic``, ``statevector``, ``density_matrix``, ``matrix_product_state``), ``aer_options``
     (dict passed to ``AerSimulator``).
     """
@@ -94,13 +102,15 @@ class AerBackend(Backend):
         self,
         *,
         name: str | None = None,
+        noise: Any = None,
         noise_model: Any = None,
         noise_backend: str | None = None,
         method: str | None = None,
         aer_options: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(name=name, noise_model=noise_model, noise_backend=noise_backend, method=method,
-                         aer_options=dict(aer_options or {}))
+        model = as_noise_model(noise, name or self.name)
+        super().__init__(name=name, noise=None if model is None else model.to_dict(), noise_model=noise_model,
+                         noise_backend=noise_backend, method=method, aer_options=dict(aer_options or {}))
         try:
             import qiskit_aer
             from qiskit_aer.noise import NoiseModel
@@ -118,10 +128,21 @@ class AerBackend(Backend):
             raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
         if self._device == "GPU" and method == "matrix_product_state":
             raise ValueError("the matrix_product_state method runs on CPU only; use backend 'aer'")
-        if noise_model is not None and noise_backend is not None:
-            raise ValueError("give noise_model or noise_backend, not both")
+        if sum(x is not None for x in (model, noise_model, noise_backend)) > 1:
+            raise ValueError("give one of noise (a qbridge NoiseModel), noise_model or noise_backend, not several")
         device_qubits = None
-        if noise_backend is not None:
+        #: the backend-neutral model, when given as noise= (None with the Aer-specific options)
+        self.noise = model
+        if model is not None:
+            from .noise import to_aer_noise_model
+
+            basis = sorted(set(self._aer.AerSimulator().configuration().basis_gates))
+            native = frozenset(g for g in GATES if g in basis and g in qk.GATE_CLASSES and g not in _BROKEN_WITH_BINDS)
+            check_gates(model, native | {"unitary"}, self.backend_name)
+            noise_model = to_aer_noise_model(model, basis)
+            device_qubits = model.num_qubits
+            self._noise_source = model.source or "qbridge.noise"
+        elif noise_backend is not None:
             fake = qk.fake_backend(noise_backend)
             noise_model = NoiseModel.from_backend(fake)
             device_qubits = fake.num_qubits
@@ -395,10 +416,13 @@ class AerBackend(Backend):
         rows = [first + (b if count == B else 0) for b in range(B)]
         meta = {"method": self._exact_method if prog.exact else self._shots_method, "device": self._device,
                 "noise": self._noise_source}
+        readout = self.noise is not None and self.noise.has_readout
         if prog.exact:
             datas = [result.data(i) for i in range(first, first + count)]
             pick = [datas[b if count == B else 0] for b in range(B)]
             probs = self._qk.reverse_bits(np.stack([np.asarray(d["probs"], dtype=float) for d in pick]), n)
+            if readout:  # Aer's probabilities hold no readout error; a qbridge model's exact results do
+                probs = apply_readout(probs, self.noise, range(n))
             ev = None
             if prog.num_observables:
                 ev = np.array([[float(np.real(d[f"ev{j}"])) for j in range(prog.num_observables)] for d in pick])

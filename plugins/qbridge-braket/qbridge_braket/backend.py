@@ -2,13 +2,19 @@
 
 - ``braket.local``: Braket's local state-vector simulator (``LocalSimulator("braket_sv")``).
 - ``braket.dm``: the local density-matrix simulator (``"braket_dm"``), with the option
-  ``noise={"depolarizing": p1, "two_qubit_depolarizing": p2, "readout": pr,
+  ``noise=`` a :class:`qbridge.noise.NoiseModel` (converted by :mod:`qbridge_braket.noise`), or,
+  deprecated, the dict ``{"depolarizing": p1, "two_qubit_depolarizing": p2, "readout": pr,
   "amplitude_damping": g, "phase_damping": g}`` (see :class:`qbridge_braket.qasm.NoiseModel`).
 - ``braket.device``: an ``AwsDevice`` chosen by the option ``arn``. Options: ``properties`` (a
   capabilities object, dict or JSON document: compile offline, no AWS call until a submission),
+  ``source`` (where the capabilities come from: ``"auto"``, the default, reads them live when AWS
+  credentials are configured and otherwise uses qbridge's dated offline snapshot of the device,
+  :mod:`qbridge_braket.snapshots`; ``"live"`` always asks AWS; ``"snapshot"`` never does),
   ``layout`` (physical qubit of each circuit qubit: programs use ``$k`` qubits without rewiring
   and connectivity is checked; default: virtual qubits, placed and routed by Braket),
   ``aws_session``, ``connect_timeout`` (seconds for the first contact with AWS).
+  ``device_source`` says which capabilities were used (snapshot date, or the live properties
+  with their differences from the snapshot).
 
 Every circuit becomes an OpenQASM 3 program of our own translator (:mod:`qbridge_braket.qasm`)
 with ``input float`` parameters, so a batch of bindings is one program with a list of inputs.
@@ -31,7 +37,7 @@ import importlib.util
 import os
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -42,6 +48,7 @@ from qbridge.ir.circuit import Circuit
 from qbridge.ir.stateprep import bind_inputs
 
 from .capabilities import DeviceLimits, describe, make_target, parse_properties
+from .noise import ModelNoise
 from .qasm import INPUT_PREFIX, NoiseModel, supports_gphase, to_openqasm
 
 __all__ = [
@@ -321,9 +328,10 @@ class BraketBackendBase(Backend):
                 state[r] = np.asarray(values[k], dtype=complex).reshape(dim)
                 k += 1
             word_values[r] = [float(np.real(v)) for v in values[k:k + len(prog.words)]]
-        pr = self._noise.readout
-        if pr > 0.0:
-            probs, word_values = _apply_readout(probs, word_values, prog.words, n, pr)
+        if isinstance(self._noise, ModelNoise):
+            probs, word_values = self._noise.exact_readout(probs, word_values, prog.words, n)
+        elif self._noise.readout > 0.0:
+            probs, word_values = _apply_readout(probs, word_values, prog.words, n, self._noise.readout)
         ev = None
         if task.observables:
             index = {w: i for i, w in enumerate(prog.words)}
@@ -436,23 +444,46 @@ class BraketLocalBackend(_LocalBackend):
         if options:
             raise TypeError(f"unknown option(s) for braket.local: {sorted(options)}; it accepts 'max_parallel'")
         super().__init__(name=name, max_parallel=max_parallel)
-        self._target = make_target(self._limits)
+        # seeded: a run with a seed samples through qbridge_braket._seeded (the same seed, the same counts)
+        self._target = replace(make_target(self._limits), seeded=True)
 
 
 class BraketDMBackend(_LocalBackend):
     name = "braket.dm"
     description = ("Amazon Braket's local density-matrix simulator (LocalSimulator('braket_dm')) with an optional "
-                   "noise model: noise={'depolarizing': p1, 'two_qubit_depolarizing': p2, 'readout': pr}.")
+                   "noise model: noise=qbridge.noise.NoiseModel (the legacy dict {'depolarizing': p1, ...} is deprecated).")
     simulator_name = "braket_dm"
 
-    def __init__(self, *, name: str | None = None, noise: Mapping[str, float] | None = None,
+    def __init__(self, *, name: str | None = None, noise: Any = None,
                  max_parallel: int | None = None, **options: Any) -> None:
+        """``noise``: a :class:`qbridge.noise.NoiseModel` (its JSON, or an IBM fake device name),
+        converted by :mod:`qbridge_braket.noise`; or, deprecated, the dict of
+        :class:`qbridge_braket.qasm.NoiseModel`, which keeps its own meaning (readout flips also
+        scale exact expectation values)."""
         if options:
             raise TypeError(f"unknown option(s) for braket.dm: {sorted(options)}; it accepts 'noise', 'max_parallel'")
         super().__init__(name=name, max_parallel=max_parallel)
-        self._noise = NoiseModel.parse(noise)
+        from qbridge.noise import as_noise_model, check_gates
+
+        legacy = isinstance(noise, Mapping) and noise.get("format") != "qbridge.noise/1"
+        if legacy:
+            warnings.warn(
+                "braket.dm's noise={'depolarizing': ...} dict is deprecated; pass a qbridge.noise.NoiseModel, which "
+                "aer and torch take too (the dict's depolarizing p is Braket's: NoiseModel's Depolarizing(4*p/3))",
+                DeprecationWarning, stacklevel=3)
+        if noise is None or legacy:
+            self._noise = NoiseModel.parse(noise)
+            self._target = replace(make_target(self._limits, noisy=self._noise.active,
+                                               gate_noise=self._noise.gate_noise),
+                                   seeded=True)  # sampled through qbridge_braket._seeded, as braket.local
+        else:
+            model = as_noise_model(noise, self._name)
+            self._noise = ModelNoise(model)
+            target = make_target(self._limits, noisy=True)
+            check_gates(model, target.native_gates, self._name)
+            qubits = target.num_qubits if model.num_qubits is None else min(target.num_qubits, model.num_qubits)
+            self._target = replace(target, num_qubits=qubits, seeded=True)
         self.options["noise"] = self._noise.to_dict()
-        self._target = make_target(self._limits, noisy=self._noise.active, gate_noise=self._noise.gate_noise)
 
 
 # -- cloud devices ----------------------------------------------------------------------------------
@@ -517,6 +548,13 @@ class BraketDeviceBackend(BraketBackendBase):
             return False, "boto3 is not installed: pip install boto3"
         return True, ""
 
+    @classmethod
+    def credentials(cls) -> tuple[bool, str]:
+        """(configured, where or how to configure): the environment and AWS's shared files only."""
+        from .snapshots import aws_credentials
+
+        return aws_credentials()
+
     def __init__(
         self,
         *,
@@ -528,13 +566,16 @@ class BraketDeviceBackend(BraketBackendBase):
         connect_timeout: float = 10.0,
         s3_bucket: str | None = None,
         s3_prefix: str | None = None,
+        source: str = "auto",
         **options: Any,
     ) -> None:
         if options:
             raise TypeError(
-                f"unknown option(s) for braket.device: {sorted(options)}; it accepts 'arn', 'properties', 'layout', "
-                "'aws_session', 'connect_timeout', 's3_bucket', 's3_prefix'"
+                f"unknown option(s) for braket.device: {sorted(options)}; it accepts 'arn', 'properties', 'source', "
+                "'layout', 'aws_session', 'connect_timeout', 's3_bucket', 's3_prefix'"
             )
+        if source not in ("auto", "live", "snapshot"):
+            raise ValueError(f"source must be 'auto', 'live' or 'snapshot', got {source!r}")
         if not isinstance(arn, str) or not arn.startswith("arn:aws:braket:"):
             raise ValueError(
                 "braket.device needs the device's ARN: get_backend('braket.device', "
@@ -547,14 +588,16 @@ class BraketDeviceBackend(BraketBackendBase):
         self._aws_session = aws_session
         self._timeout = float(connect_timeout)
         self._aws_device = None
+        self.device_source: dict[str, Any] = {"source": "given", "note": "capabilities passed as properties="}
         if properties is None:
-            self._aws_device = _connect(arn, aws_session, self._timeout, self._name)
-            properties = self._aws_device.properties
+            properties = self._capabilities(arn, aws_session, source)
         self.properties = parse_properties(properties)
         try:
             self._limits = describe(self.properties)
         except QBridgeError as exc:
             raise BackendUnavailableError(f"{arn}: {exc.message}", backend=self._name) from exc
+        if self.device_source["source"] == "live":
+            self._compare_with_snapshot()
         if layout is True:
             from .capabilities import default_layout
 
@@ -563,6 +606,45 @@ class BraketDeviceBackend(BraketBackendBase):
         # cloud runs go through qbridge.jobs with shots only (every paid task is recorded with its
         # counts, see qbridge_braket.cloud), so even a managed simulator is declared sampling-only
         self._target = make_target(self._limits, layout=self._layout, exact=False)
+
+    def _capabilities(self, arn: str, aws_session: Any, source: str) -> Any:
+        """Live capabilities (credentials configured, or ``source="live"``), else the snapshot."""
+        from .snapshots import aws_credentials, load_snapshots, snapshot_for
+
+        snap = snapshot_for(arn)
+        configured, how = (True, "an aws_session was given") if aws_session is not None else aws_credentials()
+        if source == "live" or (source == "auto" and configured):
+            self._aws_device = _connect(arn, aws_session, self._timeout, self._name)
+            self.device_source = {"source": "live", "credentials": how}
+            return self._aws_device.properties
+        if snap is None:
+            known = ", ".join(s.key for s in load_snapshots())
+            raise BackendUnavailableError(
+                f"{arn}: {how}; qbridge has no offline snapshot of this device (snapshots: {known}). Configure "
+                "credentials, or pass properties=<device capabilities JSON> to compile offline",
+                backend=self._name,
+            )
+        self.device_source = {**snap.describe_source(), "credentials": how if not configured else
+                              f"{how} (not used: source='snapshot')",
+                              "note": f"compiled against qbridge's offline snapshot of {snap.name} dated {snap.as_of}, "
+                                      "not the device's live capabilities"}
+        return snap.properties
+
+    def _compare_with_snapshot(self) -> None:
+        """Live properties win; a difference from the shipped snapshot is reported (warning and
+        ``device_source["differences"]``), so a stale snapshot is noticed."""
+        from .snapshots import differences, snapshot_for
+
+        snap = snapshot_for(self.arn)
+        if snap is None:
+            self.device_source["differences"] = None
+            self.device_source["snapshot_as_of"] = None
+            return
+        diff = differences(snap.limits, self._limits)
+        self.device_source.update({"snapshot_as_of": snap.as_of, "differences": diff})
+        if diff:
+            warnings.warn(f"{self.arn}: the live capabilities differ from qbridge's snapshot of {snap.as_of} "
+                          f"(live ones are used): {'; '.join(diff)}", UserWarning, stacklevel=3)
 
     def _device_label(self) -> str:
         return self.arn
@@ -579,6 +661,15 @@ class BraketDeviceBackend(BraketBackendBase):
     def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
         from .cloud import run_config_scope
 
+        if self.device_source.get("source") == "snapshot":
+            # planned against the offline snapshot: never sent as such (no boto3 credential look-up
+            # either, which could wait on the instance metadata service)
+            raise BackendUnavailableError(
+                f"{self.arn}: this backend was made from qbridge's offline snapshot of {self.device_source.get('snapshot_as_of')} "
+                f"({self.device_source.get('credentials')}); it plans and prices runs (--dry-run), it sends nothing. "
+                "With credentials configured, create it again to use the live capabilities. Nothing was sent",
+                backend=self._name,
+            )
         with run_config_scope(config):  # the run's budget/store/timeout, for submit below
             return super()._execute(tasks, config)
 

@@ -215,6 +215,15 @@ class NoiseModel:
     def to_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in self.LIMITS if getattr(self, k) > 0.0}
 
+    # the interface to_openqasm and the backend use (shared with qbridge_braket.noise.ModelNoise)
+    def after_op(self, gate: str, qubits: Sequence[int], refs: Sequence[str]) -> list[str]:
+        return self.after(refs)
+
+    def readout_pragmas(self, n: int, qref) -> list[str]:
+        if self.readout <= 0.0:
+            return []
+        return [f"#pragma braket noise bit_flip({_num(self.readout)}) {qref(q)}" for q in range(n)]
+
 
 _PAULI_OBS = {"X": "x", "Y": "y", "Z": "z"}
 
@@ -231,7 +240,7 @@ def to_openqasm(
     probability: bool = True,
     statevector: bool = False,
     words: Sequence[str] = (),
-    noise: NoiseModel | None = None,
+    noise: Any = None,
     physical_qubits: Sequence[int] | None = None,
     gphase: bool = True,
 ) -> tuple[str, tuple[str, ...]]:
@@ -241,7 +250,9 @@ def to_openqasm(
     backend decomposes everything else first). With ``shots`` every qubit is measured into
     ``b`` (bit i = qubit i); otherwise the result pragmas are written: ``probability`` over all
     qubits, ``state_vector``, then one ``expectation`` per Pauli word in ``words``, in that
-    order. ``physical_qubits[i]`` is the physical qubit of circuit qubit i (``$k``
+    order. ``noise`` is a :class:`NoiseModel` (the legacy option) or a
+    :class:`qbridge_braket.noise.ModelNoise` (a qbridge model): pragmas after each gate, and before
+    measurement with shots. ``physical_qubits[i]`` is the physical qubit of circuit qubit i (``$k``
     references, no qubit rewiring); None uses the virtual register ``q``.
     """
     noise = noise or NoiseModel()
@@ -289,7 +300,7 @@ def to_openqasm(
             raise GateError(f"gate {op.name!r} has no Braket equivalent; decompose it first", instruction=op.name)
         touched.update(op.qubits)
         if noise.gate_noise:
-            body.extend(noise.after(qs))
+            body.extend(noise.after_op(op.name, op.qubits, qs))
     phase = circuit.global_phase
     if statevector and gphase and not shots and (isinstance(phase, ParameterExpression) or phase != 0.0):
         body.append(f"gphase({arg(phase)});")
@@ -300,8 +311,7 @@ def to_openqasm(
     if shots:
         lines.append(f"bit[{n}] b;")
         lines += body
-        if noise.readout > 0.0:
-            lines += [f"#pragma braket noise bit_flip({_num(noise.readout)}) {qref(q)}" for q in range(n)]
+        lines += noise.readout_pragmas(n, qref)
         if physical_qubits is None:
             lines.append("b = measure q;")
         else:

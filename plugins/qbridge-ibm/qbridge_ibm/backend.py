@@ -115,6 +115,8 @@ class SamplerBackend(Backend):
             batched=True,
             gradient_methods=("parameter-shift",),
             simulator=simulator,
+            # local testing mode seeds Aer's sampler (seed_simulator, below); a QPU cannot be seeded
+            seeded=simulator,
             noisy=True,
             gpu=False,
             precisions=("single", "double"),
@@ -349,21 +351,44 @@ class IBMRuntimeBackend(SamplerBackend):
     """
 
     name = "ibm.runtime"
-    description = "A real IBM Quantum device through Qiskit Runtime (needs a saved account)."
+    description = "A real IBM Quantum device through Qiskit Runtime (needs a saved account to run; plans offline)."
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
         reason = _missing(("qiskit", "qiskit"), ("qiskit_ibm_runtime", "qiskit-ibm-runtime"))
         return (reason is None), reason or ""
 
+    @classmethod
+    def credentials(cls) -> tuple[bool, str]:
+        """(configured, where or how to configure): the environment and Qiskit's account file only."""
+        from .snapshots import ibm_account
+
+        return ibm_account()
+
     def __init__(self, *, name: str | None = None, backend: str | None = None, channel: str | None = None,
                  instance: str | None = None, account: str | None = None, filename: str | None = None,
                  token: str | None = None, service: Any = None, optimization_level: int = 1,
-                 seed_transpiler: int | None = 1234, sampler_options: Mapping[str, Any] | None = None) -> None:
+                 seed_transpiler: int | None = 1234, sampler_options: Mapping[str, Any] | None = None,
+                 source: str = "auto", usd_per_second: float | None = None) -> None:
         # the token is never kept in self.options (it would show up in reprs and job records)
+        if source not in ("auto", "live", "snapshot"):
+            raise ValueError(f"source must be 'auto', 'live' or 'snapshot', got {source!r}")
+        if usd_per_second is not None and (isinstance(usd_per_second, bool) or not isinstance(usd_per_second, (int, float))
+                                           or not usd_per_second >= 0):
+            raise ValueError(f"usd_per_second must be a non-negative number, got {usd_per_second!r}")
+        extra = {"usd_per_second": float(usd_per_second)} if usd_per_second is not None else {}
         super().__init__(name=name, backend=backend, channel=channel, instance=instance, account=account,
-                         optimization_level=optimization_level, seed_transpiler=seed_transpiler)
+                         optimization_level=optimization_level, seed_transpiler=seed_transpiler, **extra)
+        self.offline = False
+        self.device_source: dict[str, Any] = {"source": "live"}
         if service is None:
+            from .snapshots import ibm_account
+
+            configured, how = (True, "a token was given") if token else ibm_account()
+            if source == "snapshot" or (source == "auto" and not configured and not (channel or account or filename)):
+                self._from_snapshot(backend, how, configured)
+                return
+            self.device_source["credentials"] = how
             service = self._connect(channel=channel, instance=instance, account=account, filename=filename, token=token)
         self.service = service
         try:
@@ -384,6 +409,74 @@ class IBMRuntimeBackend(SamplerBackend):
             simulator = False
         self._setup(optimization_level=optimization_level, seed_transpiler=seed_transpiler,
                     sampler_options=sampler_options, simulator=simulator)
+        self._compare_with_snapshot()
+
+    def _from_snapshot(self, backend: str | None, how: str, configured: bool) -> None:
+        """Plan and price offline: the device is qiskit-ibm-runtime's fake of the named device."""
+        from qbridge.interop import qiskit as qk
+
+        from .snapshots import fake_name_for, snapshot_info
+
+        if not backend:
+            raise BackendUnavailableError(
+                f"{self.backend_name}: {how}. Without an account, name the device to plan for: --option "
+                "backend=ibm_brisbane (`qbridge devices --provider ibm` lists the offline snapshots)",
+                backend=self.backend_name,
+            )
+        fake = fake_name_for(backend)
+        if fake is None:
+            raise BackendUnavailableError(
+                f"{self.backend_name}: {how}; qiskit-ibm-runtime ships no snapshot (fake device) of {backend!r} "
+                "(`qbridge devices --provider ibm` lists them)", backend=self.backend_name,
+            )
+        self.offline = True
+        self.service = None
+        self.device = qk.fake_backend(fake)
+        info = snapshot_info(backend) or {}
+        self.device_source = {**info, "credentials": how if not configured else f"{how} (not used: source='snapshot')",
+                              "note": f"planned against qiskit-ibm-runtime's snapshot {fake} dated "
+                                      f"{info.get('snapshot_as_of')}, not the live device; nothing can be sent"}
+        o = self.options
+        self._setup(optimization_level=o["optimization_level"], seed_transpiler=o["seed_transpiler"],
+                    sampler_options=None, simulator=False)
+
+    def _compare_with_snapshot(self) -> None:
+        """Live properties win; differences from the fake-device snapshot are reported."""
+        from .snapshots import fake_name_for, snapshot_info
+
+        fake = fake_name_for(getattr(self.device, "name", ""))
+        if fake is None:
+            self.device_source.update({"snapshot_as_of": None, "differences": None})
+            return
+        from qbridge.interop import qiskit as qk
+
+        snap = qk.fake_backend(fake)
+        diff = []
+        if int(snap.num_qubits) != int(self.device.num_qubits):
+            diff.append(f"qubits: snapshot {snap.num_qubits}, live {self.device.num_qubits}")
+        so, lo = set(snap.target.operation_names), set(self.device.target.operation_names)
+        if so != lo:
+            diff.append(f"operations: live adds {sorted(lo - so)}, lacks {sorted(so - lo)}")
+        se = {tuple(sorted(e)) for e in (snap.coupling_map.get_edges() if snap.coupling_map else [])}
+        le = {tuple(sorted(e)) for e in (self.device.coupling_map.get_edges() if self.device.coupling_map else [])}
+        if se != le:
+            diff.append(f"couplers: snapshot {len(se)}, live {len(le)}")
+        info = snapshot_info(fake) or {}
+        self.device_source.update({"snapshot_as_of": info.get("snapshot_as_of"), "differences": diff})
+        if diff:
+            warnings.warn(f"{self.device.name}: the live device differs from the snapshot {fake} of "
+                          f"{info.get('snapshot_as_of')} (live is used): {'; '.join(diff)}", UserWarning, stacklevel=3)
+
+    def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
+        if self.offline:
+            from .snapshots import ibm_account
+
+            raise BackendUnavailableError(
+                f"{self.backend_name} was made from the offline snapshot of {self.options.get('backend')} (no IBM "
+                f"Quantum account configured): it plans and prices runs (--dry-run), it sends nothing. "
+                f"{ibm_account()[1]}. Nothing was sent", backend=self.backend_name,
+            )
+        return super()._execute(tasks, config)
 
     def _use_store(self, config: RunConfig) -> bool:
         # a real device always goes through the job store (budget checked and intent recorded

@@ -54,17 +54,60 @@ def _rep_delay(device: Any) -> float | None:
 
 
 def cost_model(*, executables: int, shots: int | None, options: Mapping[str, Any], backend: str,
-               backend_obj: Any = None, **_: Any) -> Any:
+               backend_obj: Any = None, tasks: Sequence[Any] | None = None, **_: Any) -> Any:
     """IBM pay-as-you-go estimate for ``executables`` circuit x binding pairs of ``shots`` each.
 
-    With a backend object the device's own gap between shots (``default_rep_delay``) is used.
+    IBM bills QPU usage time. With the circuits (``tasks``) and a device description (the backend's
+    device, or without a backend the offline snapshot of the device named by ``options["backend"]``),
+    each circuit is transpiled for the device and one shot is timed along its critical path with
+    the device's gate and readout durations, plus the device's gap between shots
+    (``default_rep_delay``). Otherwise a fixed 250 us per shot is assumed (the model says which).
     ``ibm.fake`` runs locally and is free; it never reaches this model.
     """
     device = getattr(backend_obj, "device", None)
     name = options.get("backend") or getattr(device, "name", None)
+    timing = _time_circuits(tasks, shots, backend_obj, name) if (tasks is not None and shots) else None
+    if timing is not None:
+        device = timing[2].device
     return ibm_estimate(executables, shots, backend=backend, device=name,
                         rep_delay_s=_rep_delay(device) if device is not None else None,
-                        usd_per_second=options.get("usd_per_second"))
+                        usd_per_second=options.get("usd_per_second"),
+                        circuit_seconds=None if timing is None else timing[0],
+                        timing=None if timing is None else timing[1])
+
+
+def _time_circuits(tasks: Sequence[Any], shots: int, backend_obj: Any, name: str | None):
+    """(seconds per shot of each execution's circuit, how they were found, the planner backend) or None."""
+    from qbridge.backends.base import RunConfig
+    from qbridge.jobs.cost import expand_executions
+
+    from .backend import IBMFakeBackend, SamplerBackend
+    from .snapshots import fake_name_for, isa_seconds, snapshot_info
+
+    planner = backend_obj if isinstance(backend_obj, SamplerBackend) else None
+    if planner is None:
+        fake = fake_name_for(name) if name else None
+        if fake is None:
+            return None
+        planner = IBMFakeBackend(backend=fake)
+        where = f"{fake}, snapshot of {(snapshot_info(fake) or {}).get('snapshot_as_of')}"
+    else:
+        src = getattr(planner, "device_source", None) or {}
+        where = (f"{planner.device.name}, " + (f"snapshot of {src.get('snapshot_as_of')}" if src.get("source") == "snapshot"
+                                               else "live calibration" if src.get("source") == "live" else "fake device"))
+    target = planner.device.target
+    config = RunConfig(shots=shots)
+    per_exec: list[float] = []
+    complete = True
+    for task, n in expand_executions(tasks, shots):
+        isa = planner.compile(task, config).program.isa
+        sec, ok = isa_seconds(isa, target)
+        complete = complete and ok
+        per_exec.extend([sec] * n)
+    how = f"durations of the transpiled circuits on {where}"
+    if not complete:
+        how += "; some instructions had no duration there and count as zero"
+    return per_exec, how, planner
 
 
 def _is_local(device: Any) -> bool:
@@ -217,6 +260,7 @@ class IBMTransport(CloudTransport):
         """PUBs ``(isa circuit, values (B, P) or None, shots)`` with ``rows[i] = (B, split)`` -> Sampler
         jobs of at most 10 million executions; executables are (PUB index, row)."""
         rep = _rep_delay(self._device) if self._device is not None else None
+        target = getattr(self._device, "target", None)
         jobs: list[list[int]] = [[]]
         used = 0
         for i, (_, _, pub_shots) in enumerate(pubs):
@@ -238,10 +282,16 @@ class IBMTransport(CloudTransport):
                 "shots": int(shots),
             }
             n_exec = sum(r[0] for r in payload["rows"])
+            timed = None
+            if target is not None:  # one shot of each PUB's ISA circuit, from the device's durations
+                from .snapshots import isa_seconds
+
+                timed = [isa_seconds(pubs[i][0], target)[0] for i in members for _ in range(int(rows[i][0]))]
             est = ibm_estimate(n_exec, shots, backend="ibm.runtime", device=self.backend_name, rep_delay_s=rep,
-                               usd_per_second=self.usd_per_second, jobs=1)
+                               usd_per_second=self.usd_per_second, jobs=1, circuit_seconds=timed,
+                               timing=None if timed is None else f"durations of the ISA circuits on {self.backend_name}")
             keys = tuple((i, b) for i in members for b in range(int(rows[i][0])))
-            out.append(ProviderRequest(payload, keys, int(shots), est.usd))
+            out.append(ProviderRequest(payload, keys, int(shots), est.usd, est.breakdown["qpu_seconds"]))
         self._pending = len(out)
         return out
 
@@ -365,6 +415,7 @@ def sample_via_store(backend: Any, pubs: Sequence[tuple], rows: Sequence[tuple[i
         device.name, service=svc, device=device, mode=options.get("mode", "auto"),
         channel=backend.options.get("channel"), instance=backend.options.get("instance"),
         account=backend.options.get("account"), sampler_options=backend._sampler_options(config),
+        usd_per_second=backend.options.get("usd_per_second"),
     )
     requests = transport.pack_pubs(pubs, rows, int(config.shots))
     layout = [{"num_qubits": None, "batch": int(r[0])} for r in rows]

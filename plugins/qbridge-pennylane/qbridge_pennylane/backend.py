@@ -372,12 +372,10 @@ class PennyLaneBackend(Backend):
         if config.shots is not None:
             spec = prog.parts[0].spec
             samples = np.asarray(raw[(t, 0)])
-            samples = samples.reshape(-1, config.shots, n).astype(np.int64)  # (B or 1, shots, n), wire 0 first
+            samples = samples.reshape(-1, config.shots, n).astype(np.int64)  # (B, shots, n), wire 0 first
             weights = 1 << np.arange(n - 1, -1, -1)  # wire 0 is the most significant bit
             index = samples @ weights  # (B, shots)
-            rows = [np.bincount(r, minlength=2**n) for r in index]
-            if len(rows) == 1 and B > 1:
-                rows = rows * B
+            rows = [np.bincount(r, minlength=2**n) for r in index]  # B rows (translate.build_tape)
             counts = tuple({bitstring(int(i), n): int(r[i]) for i in np.flatnonzero(r)} for r in rows)
             return TaskResult(batch_size=B, num_qubits=n, counts=counts, shots=config.shots, metadata=meta)
         xp = _Torch() if prog.differentiable else _NumPy()

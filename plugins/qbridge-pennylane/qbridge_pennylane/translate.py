@@ -304,6 +304,11 @@ def build_tape(
     if not ops:  # an empty circuit still needs its wires named
         ops = [qml.Identity(wires=all_wires)]
     tape = qml.tape.QuantumScript(ops, meas, shots=shots)
+    if shots is not None and task.batch_size > 1 and tape.batch_size is None:
+        # every row binds the same values, so the tape is not broadcast: draw all rows' shots in
+        # one sample and split it, so that each row gets its own draws (one sample handed to
+        # every row would give B identical count dicts)
+        tape = qml.tape.QuantumScript(ops, meas, shots=shots * task.batch_size)
     return TapeSpec(tape, task.batch_size, n, shots, probabilities and shots is None, statevector and shots is None,
                     words, weights if observables else None, consts if observables else None)
 

@@ -77,6 +77,21 @@ def test_same_seed_same_counts_other_seed_other_counts(backend):
     assert one != three
 
 
+def test_rows_that_bind_the_same_values_draw_their_own_shots(backend):
+    """Identical rows (a tape that is not broadcast) used to get one sample copied B times."""
+    theta = Parameter("theta")
+    c = Circuit(3).ry(0, theta).h(1).h(2)
+    task = Task(c, np.full((4, 1), np.pi / 2))
+    for seed in (5, None):
+        res = backend.run(task, shots=2000, seed=seed).result()[0]
+        counts = res.counts
+        assert len(counts) == 4 and all(sum(row.values()) == 2000 for row in counts)
+        # two independent multinomial draws of 2000 shots over 8 outcomes coincide with p ~ 1e-12
+        assert len({tuple(sorted(row.items())) for row in counts}) == 4, counts
+        probs = np.full(8, 1 / 8)
+        assert all(count_z(row, probs, 2000) < 5 for row in counts)
+
+
 def test_shot_expectations_within_five_sigma(backend):
     rng = np.random.default_rng(5)
     c = random_circuit(rng, 3, 10)

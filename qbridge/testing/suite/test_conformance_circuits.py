@@ -18,13 +18,17 @@ class TestRandomCircuits(ConformanceBase):
     @pytest.mark.parametrize("precision", KNOWN_PRECISIONS)
     @pytest.mark.parametrize("width", range(1, 7))
     def test_random_circuit(self, harness, width, precision):
-        """Seeded random circuits over the whole gate library, numeric and symbolic."""
+        """Seeded random circuits over the whole gate library, numeric and symbolic, each with a
+        global phase (a number, and an expression of the parameters)."""
         harness = harness.with_precision(precision)
         harness.require_ideal()
         harness.require_qubits(width)
         rng = np.random.default_rng(100 + width)
-        fixed = random_circuit(width, 6 * width + 4, rng)
+        fixed = random_circuit(width, 6 * width + 4, rng).with_global_phase(float(rng.uniform(-3, 3)))
         symbolic = random_circuit(width, 6 * width + 4, rng, parametric=True)
+        # a parametrised global phase, evaluated per row (state vectors are compared with it)
+        first, last = Parameter(symbolic.parameter_names[0]), Parameter(symbolic.parameter_names[-1])
+        symbolic = symbolic.with_global_phase(0.75 * first - 1.5 * last + 0.4)
         values = rng.uniform(-math.pi, math.pi, (harness.batch(3), symbolic.num_parameters))
         tasks = [Task(fixed), Task(symbolic, values)]
         labels = [f"random {width}-qubit circuit ({precision})", f"random symbolic {width}-qubit circuit ({precision})"]

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from qbridge.backends.base import Task
+from qbridge.ir.circuit import Circuit
 from qbridge.ir.observables import PauliSum
 from qbridge.testing.checks import SIGMAS, assert_close, random_circuit, random_state_prep, reference_expectations, to_numpy
 from qbridge.testing.conformance import ConformanceBase
@@ -38,6 +39,38 @@ class TestExpectationValues(ConformanceBase):
         scale = max(sum(abs(t.coeff) for t in o.terms) for o in task.observables)
         assert_close(res.expectation_values, reference_expectations(task), harness.atol * scale,
                      f"{harness.name}: exact expectation values of {WORDS + SUMS}")
+
+    def test_product_state_expectation_values(self, harness):
+        """Exact values on product states against the analytic product of Bloch components.
+
+        An independent reference (no simulator): qubit q is ry(a_q) rz(b_q) |0>, with Bloch
+        vector (sin a cos b, sin a sin b, cos a), and <P_0 P_1 ... > is the product of the
+        components each letter picks (a sum weighs them by its coefficients). The angles differ
+        per qubit, so a word read right to left, or on the wrong qubits, gives other values.
+        """
+        harness.require_ideal()
+        harness.require_exact()
+        harness.require_qubits(3)
+        angles = [(0.3, 0.0), (1.1, 0.8), (2.0, -1.3)]
+        c = Circuit(3)
+        for q, (a, b) in enumerate(angles):
+            c = c.ry(q, a).rz(q, b)
+        bloch = [{"I": 1.0, "X": math.sin(a) * math.cos(b), "Y": math.sin(a) * math.sin(b), "Z": math.cos(a)}
+                 for a, b in angles]
+        words = ["ZII", "IZI", "IIZ", "XYZ", "ZYX", "IXY", "YXI", "ZZX"]
+        sums = [[(0.5, "XYZ"), (-2.0, "ZII"), (0.25, "III")], [(3.0, "IYX"), (-0.75, "YYY")]]
+
+        def value(word: str) -> float:
+            return math.prod(bloch[q][w] for q, w in enumerate(word))
+
+        want = np.array([[value(w) for w in words] + [sum(k * value(w) for k, w in s) for s in sums]])
+        observables = [PauliSum.parse(w, 3) for w in words] + [PauliSum(s, 3) for s in sums]
+        res = harness.run(Task(c, observables=tuple(observables)))[0]
+        if res.expectation_values is None:
+            raise AssertionError(f"{harness.name}: an exact run with observables returned no expectation values")
+        assert_close(res.expectation_values, want, harness.atol * 4,  # 4 >= the largest sum of |coefficients|
+                     f"{harness.name}: exact <P> on a product state for {words} and two weighted sums "
+                     "(qubit 0 is the first letter; coefficients multiply)")
 
     def test_shot_based_expectation_values(self, harness):
         """Values within 5 sigma, and reported standard errors consistent with the shot noise."""
