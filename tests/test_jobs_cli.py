@@ -39,6 +39,9 @@ def done_job(tmp_path):
     fb.expect_get(arn, ARN_GARNET, "COMPLETED", 400)
     fb.expect_results(arn)
     counts = job.result()[0].get_counts(0)
+    # Close the writer now: left to the garbage collector, its last close checkpoints the WAL into
+    # the main file at a random moment, which would change the bytes a test has just snapshotted.
+    job.store.close()
     return path, job.job_id, arn, counts
 
 
