@@ -27,6 +27,7 @@ from ..ir.circuit import Circuit
 from ..ir.gates import GATES
 from ..ir.observables import PauliSum
 from ..ir.parameters import ParameterExpression
+from . import fusion
 
 __all__ = [
     "simulate",
@@ -210,6 +211,26 @@ def _normalise_inputs(x: Any, size: int, cdtype, device, name: str) -> torch.Ten
     return t.to(cdtype)
 
 
+#: Runs of at least this many consecutive constant gates are fused into dense blocks
+#: (:mod:`qbridge.sim.fusion`); shorter runs are applied gate by gate, as before, because fusing
+#: them saves less than its own bookkeeping costs.
+FUSE_MIN_GATES = 64
+
+
+def _fused_runs(ops: Sequence[Any]) -> dict[int, int]:
+    """Start -> stop of each run of at least FUSE_MIN_GATES consecutive constant gates."""
+    runs: dict[int, int] = {}
+    start = None
+    for i, op in enumerate([*ops, None]):
+        if op is not None and fusion.fusable(op):
+            start = i if start is None else start
+            continue
+        if start is not None and i - start >= FUSE_MIN_GATES:
+            runs[start] = i
+        start = None
+    return runs
+
+
 def simulate(
     circuit: Circuit,
     parameter_values: Any = None,
@@ -241,9 +262,19 @@ def simulate(
         state = _as_tensor(initial_state, dtype, device).reshape(-1, 2**n)
     state = state.reshape(state.shape[0], *([2] * n))
     touched: set[int] = set()
-    for op in circuit:
-        if op.name in ("barrier", "measure"):
+    ops = [op for op in circuit if op.name not in ("barrier", "measure")]
+    fused_from = _fused_runs(ops)
+    i = 0
+    while i < len(ops):
+        op = ops[i]
+        if i in fused_from:
+            stop = fused_from[i]
+            state = fusion.apply_blocks(state, fusion.fuse(ops[i:stop]))
+            for o in ops[i:stop]:
+                touched.update(o.qubits)
+            i = stop
             continue
+        i += 1
         if op.name == "amplitude_encode":
             if isinstance(op.source, str):
                 vec = vecs[op.source]
