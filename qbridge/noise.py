@@ -320,6 +320,18 @@ def _qubit_tuple(qubits: Any) -> tuple[int, ...] | None:
     return tuple(int(q) for q in out)
 
 
+# gate -> (native gate whose errors it inherits, how many times): IBM-like bases (extended_to)
+_NATIVE_TRANSLATION: dict[str, tuple[str, int]] = {
+    **{g: ("sx", 2) for g in ("rx", "ry", "u")},
+    **{g: ("sx", 1) for g in ("h", "sxdg")},
+    "y": ("x", 1),
+    **{g: ("sx", 0) for g in ("rz", "p", "s", "sdg", "t", "tdg", "z")},
+    **{g: ("cx", 1) for g in ("cz", "cy")},
+    **{g: ("cx", 2) for g in ("rzz", "crz", "cp", "crx", "cry", "rxx", "ryy")},
+    "swap": ("cx", 3),
+}
+
+
 @dataclass(frozen=True)
 class GateNoise:
     """The channels that follow ``gate`` on ``qubits`` (None: on every qubit set without its own entry)."""
@@ -409,6 +421,52 @@ class NoiseModel:
             raise NoiseModelError(f"qubit must be a non-negative integer or None, got {qubit!r}")
         rest = tuple((q, e) for q, e in self.readout if q != qubit)
         return NoiseModel(self.gate_noise, rest + ((qubit, error),), self.num_qubits, self.source)
+
+    def with_errors_of(self, source: str, *gates: str, repeat: int = 1) -> "NoiseModel":
+        """A new model in which each of ``gates`` carries ``source``'s errors, ``repeat`` times.
+
+        Every entry of ``source`` (all-qubit and per-qubit) is copied, its channels repeated
+        ``repeat`` times in order; entries the model already has for ``gates`` are replaced.
+        ``repeat=0`` names the gates as noiseless. The gates must act on as many qubits as ``source``.
+        """
+        if isinstance(repeat, bool) or not isinstance(repeat, numbers.Integral) or repeat < 0:
+            raise NoiseModelError(f"repeat must be a non-negative integer, got {repeat!r}")
+        arity = _gate_arity(source)
+        for g in gates:
+            if g not in GATES:
+                raise NoiseModelError(f"unknown gate {g!r}; name gates of qbridge's library (qbridge.ir.gates.GATES)")
+            if _gate_arity(g) != arity:
+                raise NoiseModelError(f"{g!r} acts on {_gate_arity(g)} qubit(s) and {source!r} on {arity}: "
+                                      "copy errors between gates of the same size")
+        keep = tuple(e for e in self.gate_noise if e.gate not in gates)
+        # repeat=0 still writes (empty) entries: the gates are then named as noiseless, not forgotten
+        copies = tuple(GateNoise(g, e.qubits, e.channels * int(repeat))
+                       for g in gates for e in self.gate_noise if e.gate == source)
+        return NoiseModel(keep + copies, self.readout, self.num_qubits, self.source)
+
+    def extended_to(self, gates: Sequence[str] | None = None) -> "NoiseModel":
+        """The model with errors for ``gates`` it has none for, as a device's native gates give them.
+
+        For a model of an IBM-like device (native ``sx``, ``x``, virtual ``rz``, ``cx``), each gate
+        inherits the errors of the native gates its usual translation needs: a general one-qubit
+        rotation (``rx``, ``ry``, ``u``) two ``sx``, ``h``/``sxdg`` one ``sx``, ``y`` one ``x``,
+        diagonal gates (``rz``, ``p``, ``s``, ``t``, ``z`` and their inverses) nothing, ``cz``/``cy``
+        one ``cx``, ``rzz``/``crz``/``cp``/``crx``/``cry`` two, ``swap`` three. This is how a layer
+        written in ``ry``/``rz``/``cx`` trains under a device's noise on ``torch``
+        (``qbridge train --noise fake_manila``); on the device itself the transpiler's exact
+        translation (and routing) decides, so treat it as an estimate. Gates the model already
+        names, and gates without a native source in the model, are left alone. ``gates=None``:
+        every gate of that table.
+        """
+        have = {e.gate for e in self.gate_noise}
+        gates = list(_NATIVE_TRANSLATION) if gates is None else list(gates)
+        model = self
+        for g in gates:
+            rule = _NATIVE_TRANSLATION.get(g)
+            if g in have or rule is None or rule[0] not in have:
+                continue
+            model = model.with_errors_of(rule[0], g, repeat=rule[1])
+        return model
 
     # -- reading --------------------------------------------------------------------------------
     def channels_for(self, gate: str, qubits: Sequence[int]) -> list[tuple[Channel, tuple[int, ...]]]:
