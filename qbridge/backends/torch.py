@@ -36,7 +36,11 @@ autograd; a wider one by ``trajectories`` (default 1000) Monte-Carlo trajectorie
 in the metadata, without), with the standard errors of expectation values in ``stderr`` and of
 probabilities in ``metadata["probability_stderr"]``. Probabilities and counts include the model's
 readout errors; exact expectation values are Tr(rho O) (module docstring of :mod:`qbridge.noise`).
-``metadata["method"]`` is "density_matrix" or "trajectories".
+``metadata["method"]`` is "density_matrix" or "trajectories". A quantum layer's circuit (one
+encoding of every qubit, then gates whose parameters every row shares) with more rows than 2^n
+is read in the Heisenberg picture (:func:`qbridge.sim.density.heisenberg_readout`: the readout
+operators evolve backwards once; ``metadata["picture"] == "heisenberg"``), the same numbers at a
+cost that no longer grows with 4^n per row.
 """
 
 from __future__ import annotations
@@ -229,6 +233,14 @@ class TorchBackend(Backend):
         want_ev = bool(task.observables) and config.shots is None
         meta: dict[str, Any] = {"device": str(device), "dtype": str(dtype), "noise": model.source or "model"}
         if n <= self.density_max_qubits:
+            _, param_rows = sv._param_columns(comp.circuit, values, sv._real_dtype(dtype), device)
+            if dm.encoded_readout_applies(comp.circuit, task.batch_size, param_rows):
+                # a quantum layer's shape: evolve the readout operators once, read every row
+                probs, ev = dm.heisenberg_readout(comp.circuit, values, task.inputs, noise=model,
+                                                  observables=task.observables if want_ev else (),
+                                                  dtype=dtype, device=device)
+                return (apply_readout(probs, model, range(n)), ev, None,
+                        {**meta, "method": "density_matrix", "picture": "heisenberg"})
             rho = dm.simulate_density(comp.circuit, values, task.inputs, noise=model, dtype=dtype, device=device)
             if rho.shape[0] == 1 and task.batch_size > 1:
                 rho = rho.expand(task.batch_size, -1, -1)

@@ -39,6 +39,8 @@ from . import statevector as sv
 
 __all__ = [
     "simulate_density",
+    "encoded_readout_applies",
+    "heisenberg_readout",
     "density_probabilities",
     "density_expectation_values",
     "channel_superoperator",
@@ -116,6 +118,150 @@ def simulate_density(
     out = rho.reshape(rho.shape[0], 2**n, 2**n)
     # a global phase cancels in rho: nothing to apply
     return out
+
+
+def encoded_readout_applies(circuit: Circuit, batch_rows: int, param_rows: int) -> bool:
+    """Whether :func:`heisenberg_readout` serves this run, and is the cheaper way.
+
+    It needs the shape of the quantum layers: one run-time ``amplitude_encode`` of all qubits
+    first, then gates whose parameters are shared by every row (one binding). It pays when there
+    are more rows than the 2^n operators it evolves (module notes of :func:`heisenberg_readout`).
+    """
+    ops = [op for op in circuit if op.name not in ("barrier", "measure")]
+    if not ops or param_rows != 1:
+        return False
+    first = ops[0]
+    n = circuit.num_qubits
+    if first.name != "amplitude_encode" or not isinstance(first.source, str) or tuple(first.qubits) != tuple(range(n)):
+        return False
+    if any(op.name == "amplitude_encode" for op in ops[1:]):
+        return False
+    return batch_rows > 2**n
+
+
+def _gate_superoperator(op: Any, u: torch.Tensor, noise: NoiseModel, dtype, device,
+                        cache: dict) -> torch.Tensor:
+    """The gate followed by its errors as ONE superoperator on [row axes of its qubits, column
+    axes of its qubits] (4^k, 4^k), row-major vectorisation as in :func:`channel_superoperator`."""
+    qs = list(op.qubits)
+    k = len(qs)
+    total = torch.kron(u, u.conj())
+    for channel, on in noise.channels_for(op.name, op.qubits):
+        s = cache.get(channel)
+        if s is None:
+            s = cache[channel] = channel_superoperator(channel, dtype=dtype, device=device)
+        # apply the channel after ``total``: the columns of total.T are states of 2k "qubits"
+        pos = [qs.index(q) for q in on]
+        states = total.transpose(0, 1).reshape(4**k, *([2] * (2 * k)))
+        states = sv.apply_matrix(states, s, pos + [p + k for p in pos])
+        total = states.reshape(4**k, 4**k).transpose(0, 1)
+    return total
+
+
+#: Gates are multiplied into superoperators on up to this many qubits (64 x 64 matrices) before
+#: they touch the evolved operators: one pass over 4^n * (2^n + K) numbers per block instead of per gate.
+BLOCK_QUBITS = 3
+
+
+def _embed_superoperator(s: torch.Tensor, pos: list[int], m: int, dtype, device) -> torch.Tensor:
+    """``s`` on the qubits at positions ``pos`` of an m-qubit block, identity on the others."""
+    eye = torch.eye(4**m, dtype=dtype, device=device).reshape(4**m, *([2] * (2 * m)))
+    out = sv.apply_matrix(eye, s, pos + [p + m for p in pos])  # columns of the embedded matrix
+    return out.reshape(4**m, 4**m).transpose(0, 1)
+
+
+def _superoperator_blocks(gates: list[tuple[list[int], torch.Tensor]], max_qubits: int, dtype,
+                          device) -> list[tuple[list[int], torch.Tensor]]:
+    """Consecutive gate superoperators multiplied into blocks on at most ``max_qubits`` qubits,
+    in circuit order; each block's axes are [its qubits ascending (rows), the same (columns)]."""
+    blocks: list[tuple[list[int], torch.Tensor]] = []
+    cur_q: list[int] = []
+    cur: torch.Tensor | None = None
+    for qs, s in gates:
+        union = sorted(set(cur_q) | set(qs))
+        if cur is not None and len(union) > max_qubits:
+            blocks.append((cur_q, cur))
+            cur_q, cur, union = [], None, sorted(qs)
+        m = len(union)
+        if cur is None:
+            cur = _embed_superoperator(s, [union.index(q) for q in qs], m, dtype, device)
+        else:
+            if len(union) > len(cur_q):
+                cur = _embed_superoperator(cur, [union.index(q) for q in cur_q], m, dtype, device)
+            # s after the block: s applied to the columns of the block's matrix
+            cols = cur.transpose(0, 1).reshape(4**m, *([2] * (2 * m)))
+            pos = [union.index(q) for q in qs]
+            cur = sv.apply_matrix(cols, s, pos + [p + m for p in pos]).reshape(4**m, 4**m).transpose(0, 1)
+        cur_q = union
+    if cur is not None:
+        blocks.append((cur_q, cur))
+    return blocks
+
+
+def _apply_lazily(x: torch.Tensor, mats: Sequence[tuple[torch.Tensor, list[int]]]) -> torch.Tensor:
+    """Apply matrices on axes of a (B, 2, ..., 2) tensor in order, leaving the tensor in whatever
+    axis order the last one needed (one permuted copy per matrix, none when its axes are already
+    last), and restoring the order once at the end (as :func:`qbridge.sim.fusion.apply_blocks`)."""
+    n = x.dim() - 1
+    b = x.shape[0]
+    layout = list(range(n))  # layout[i]: the axis held at position 1 + i
+    flat = x.reshape(b, -1)
+    for m, axes in mats:
+        k = len(axes)
+        if layout[n - k:] != list(axes):
+            new = [a for a in layout if a not in axes] + list(axes)
+            flat = flat.reshape(b, *([2] * n)).permute([0] + [1 + layout.index(a) for a in new]).reshape(b, -1)
+            layout = new
+        flat = (flat.reshape(b, -1, 2**k) @ m.transpose(0, 1)).reshape(b, -1)
+    return flat.reshape(b, *([2] * n)).permute([0] + [1 + layout.index(a) for a in range(n)])
+
+
+def heisenberg_readout(
+    circuit: Circuit,
+    parameter_values: Any,
+    inputs: Mapping[str, Any],
+    *,
+    noise: NoiseModel,
+    observables: Sequence[PauliSum] = (),
+    dtype: torch.dtype = torch.complex64,
+    device: Any = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Noisy probabilities (B, 2^n) and expectation values (B, K) of an encode-then-evolve circuit.
+
+    Why: a quantum layer encodes each row |psi_b> and then applies the same noisy channel E (the
+    weights are shared). Evolving B density matrices costs B * 4^n per gate; instead the readout
+    operators are evolved backwards once (the Heisenberg picture, E^dagger, 2^n projectors |j><j|
+    and K observables) and each row is read with two small matrix products:
+    p_j(b) = <psi_b| E^dagger(|j><j|) |psi_b>. Gate and errors are one superoperator per gate.
+    Same results as :func:`simulate_density` (tests/test_noise_heisenberg.py), autograd-exact
+    in the weights and the inputs; the caller checks :func:`encoded_readout_applies`.
+    """
+    n = circuit.num_qubits
+    N = 2**n
+    ops = [op for op in circuit if op.name not in ("barrier", "measure")]
+    cols, _ = sv._param_columns(circuit, parameter_values, sv._real_dtype(dtype), device)
+    psi = _inputs(circuit, inputs, dtype, device)[ops[0].source]  # (B, N), normalised rows
+    # operators to evolve: the N projectors, then each observable as a dense matrix
+    mats = [torch.eye(N, dtype=dtype, device=device).reshape(N, N, 1) * torch.eye(N, dtype=dtype, device=device).reshape(N, 1, N)]
+    for obs in observables:
+        mats.append(torch.as_tensor(obs.to_matrix(), dtype=dtype, device=device).reshape(1, N, N))
+    x = torch.cat(mats, 0).reshape(-1, *([2] * (2 * n)))
+    cache: dict = {}
+    gates = []
+    for op in ops[1:]:
+        u = _gate_matrix(op, cols, dtype, device)
+        if u.dim() == 3:  # one binding shared by every row
+            u = u[0]
+        gates.append((list(op.qubits), _gate_superoperator(op, u, noise, dtype, device, cache)))
+    blocks = _superoperator_blocks(gates, BLOCK_QUBITS, dtype, device)
+    x = _apply_lazily(x, [(s.conj().transpose(0, 1), qs + [q + n for q in qs]) for qs, s in reversed(blocks)])
+    m = x.reshape(-1, N, N)  # (N + K, N, N): M_j = E^dagger(|j><j|), then E^dagger(O_k)
+    # <psi|M|psi> for every row and operator: (B, N) x (N, (N+K) N) then a row-wise dot product
+    t = psi.conj() @ m.permute(1, 0, 2).reshape(N, -1)  # (B, (N+K) N)
+    vals = (t.reshape(psi.shape[0], -1, N) * psi.unsqueeze(1)).sum(-1).real
+    probs = vals[:, :N]
+    ev = vals[:, N:] if observables else None
+    return probs, ev
 
 
 def density_probabilities(rho: torch.Tensor) -> torch.Tensor:
