@@ -33,6 +33,37 @@ def _parse_hybrid(value: str | None) -> tuple[float, float] | None:
     return nums[0], (nums[1] if len(nums) == 2 else 0.0)
 
 
+def _noise_json(value: str | None, d_model: int, backend: str) -> str | None:
+    """``--noise``: an IBM fake device name or a JSON file, as the JSON text of a model whose
+    errors cover the layers' gates (``NoiseModel.extended_to``), checked against the width."""
+    if value is None:
+        return None
+    import math
+
+    from ..noise import as_noise_model
+
+    path = Path(value)
+    if path.suffix == ".json" or path.is_file():
+        if not path.is_file():
+            raise click.BadParameter(f"{value!r}: no such file; give a noise model JSON file or an IBM fake device "
+                                     "name such as fake_manila", param_hint="--noise")
+        model = as_noise_model(path.read_text())
+    else:
+        model = as_noise_model(value)
+    model = model.extended_to()
+    n = max(1, math.ceil(math.log2(d_model)))
+    if model.num_qubits is not None and n > model.num_qubits:
+        raise click.BadParameter(
+            f"the quantum layers of --d-model {d_model} use {n} qubits but the noise model describes "
+            f"{model.num_qubits} ({model.source or 'the file'}); use --d-model {2 ** model.num_qubits} or less, "
+            "or a larger device (fake_guadalupe has 16 qubits)", param_hint="--noise")
+    if backend != "torch":
+        raise click.BadParameter(f"--noise trains under noise on the torch backend (density matrices with autograd); "
+                                 f"--backend {backend} does not train through noise: drop --backend",
+                                 param_hint="--noise")
+    return model.to_json()
+
+
 @click.command("train")
 @click.option("--family", type=click.Choice(["gpt2", "llama", "qwen2", "tiny"]), default="gpt2", show_default=True,
               help="Model family: a tiny transformers config, or qbridge's own TinyGPT.")
@@ -63,6 +94,12 @@ def _parse_hybrid(value: str | None) -> tuple[float, float] | None:
 @click.option("--backend", default="torch", show_default=True, help="Backend of the quantum layers.")
 @click.option("--attention", type=click.Choice(["standard", "qisa", "qisa_a"]), default="standard", show_default=True,
               help="Attention of the tiny family.")
+@click.option("--noise", default=None, metavar="DEVICE|FILE.json",
+              help="Noise-aware training: the quantum layers train on torch under this noise (an IBM fake device "
+                   "such as fake_manila, or a qbridge noise model JSON file); the device's errors are carried over "
+                   "to the layers' gates.")
+@click.option("--normalize", type=click.Choice(["none", "batch", "running"]), default="none", show_default=True,
+              help="QuantumNAT's normalisation of the quantum layers' measured outputs.")
 @click.option("--compare", is_flag=True, help="Also train the classical twin and compare.")
 @click.option("--eval-interval", type=int, default=0, help="Evaluate every N steps (0: at the end).")
 @click.option("--eval-batches", type=int, default=20, show_default=True)
@@ -96,6 +133,11 @@ def train(**kw) -> None:
     device = resolve_device(kw["device"])  # before any work: a missing GPU is an error, not a CPU run
     hyb = _parse_hybrid(kw["hybrid"])
     ffn_f, head_f = hyb if hyb is not None else (kw["ffn_fraction"], kw["head_fraction"])
+    quantum = bool(ffn_f or head_f or kw["attention"] != "standard")
+    for opt, given in (("--noise", kw.get("noise") is not None), ("--normalize", kw.get("normalize", "none") != "none")):
+        if given and not quantum:
+            raise click.BadParameter("acts on quantum layers and this model has none; add --hybrid 0.5 (or drop it)",
+                                     param_hint=opt)
     torch.set_num_threads(max(1, kw["threads"]))
     text = load_corpus(kw["corpus"])
     out.mkdir(parents=True, exist_ok=True)
@@ -109,7 +151,9 @@ def train(**kw) -> None:
     spec = ModelSpec(family=kw["family"], vocab_size=tok.vocab_size, d_model=kw["d_model"], n_layer=kw["layers"],
                      n_head=kw["heads"], context=kw["context"], dropout=kw["dropout"], ffn_fraction=ffn_f,
                      head_fraction=head_f, depth=kw["depth"], pattern=kw["pattern"], backend=kw["backend"],
-                     attention=kw["attention"], seed=kw["seed"])
+                     attention=kw["attention"], seed=kw["seed"],
+                     noise=_noise_json(kw.get("noise"), kw["d_model"], kw["backend"]) if quantum else None,
+                     normalize=False if kw.get("normalize", "none") == "none" else kw["normalize"])
     cfg = TrainConfig(steps=kw["steps"], batch_size=kw["batch_size"], context=kw["context"], lr=kw["lr"],
                       weight_decay=kw["weight_decay"], warmup=kw["warmup"], schedule=kw["schedule"], clip=kw["clip"],
                       seed=kw["seed"], device=str(device), eval_interval=kw["eval_interval"],

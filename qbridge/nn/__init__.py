@@ -14,10 +14,12 @@ from .ansatz import build_ansatz, cnot_ring, hardware_efficient, qisa_a
 from .attention import HybridMultiheadAttention, OverlapAttentionHead, QSANNAttentionHead
 from .gradients import SHIFT_RULES, InputGradientError, VJPResult, shift_rule
 from .layer import QuantumLayer, RunPreview
+from .normalize import MeasurementNorm
 from .qffn import QFFN
 from .qisa import QISAAttention, draw_pauli_strings
 
 __all__ = [
+    "MeasurementNorm",
     "QuantumLayer",
     "RunPreview",
     "QFFN",

@@ -90,6 +90,7 @@ class OverlapAttentionHead(nn.Module):
         init: Any = "normal",
         init_scale: float = 0.1,
         backend_options: dict | None = None,
+        noise: Any = None,
     ) -> None:
         super().__init__()
         check_int("d_model", d_model, 1), check_d_model(d_head, "d_head")
@@ -103,7 +104,7 @@ class OverlapAttentionHead(nn.Module):
         self.log_tau = nn.Parameter(torch.tensor(math.log(max(2.0, math.sqrt(d_head)))))
         m = self.num_qubits = _qubits_for(d_head)
         U = build_ansatz(ansatz, m, depth)
-        backend_obj = resolve_backend(backend, backend_options)
+        backend_obj = resolve_backend(backend, backend_options, noise)
         target = backend_obj.target
         if method == "auto":
             can_sv = "backprop" in target.gradient_methods and target.supports_statevector and shots is None
@@ -201,6 +202,7 @@ class QSANNAttentionHead(nn.Module):
         init: Any = "normal",
         init_scale: float = 0.5,
         backend_options: dict | None = None,
+        noise: Any = None,
     ) -> None:
         super().__init__()
         m = self.num_qubits = num_qubits or _qubits_for(d_head)
@@ -220,6 +222,7 @@ class QSANNAttentionHead(nn.Module):
         self.layer = QuantumLayer(
             [(circuits[0], z0), (circuits[1], z0), (circuits[2], values)], backend=backend, shots=shots, seed=seed,
             gradient=gradient, zero_rows="zero", init=init, init_scale=init_scale, backend_options=backend_options,
+            noise=noise,
         )
         self.out = nn.Linear(3 * m, d_head)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -40,6 +41,7 @@ from ..exceptions import EncodingError
 from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum, Probabilities, as_pauli_sum
 from .checks import as_real_input, check_finite_rows
+from .normalize import MeasurementNorm, as_normalize
 from .gradients import (
     GRADIENT_METHODS,
     CircuitExecutor,
@@ -68,12 +70,44 @@ def own_precision(device: torch.device) -> contextlib.AbstractContextManager:
     return torch.autocast(kind, enabled=False) if on else contextlib.nullcontext()
 
 
-def resolve_backend(backend: str | Backend | None, options: dict | None = None) -> Backend:
+def resolve_backend(backend: str | Backend | None, options: dict | None = None, noise: Any = None) -> Backend:
+    """The backend object for a layer: a name with its options (and ``noise=``), or a given object.
+
+    ``noise`` (a :class:`~qbridge.noise.NoiseModel`, its JSON, or an IBM fake device name) is the
+    backend option of the same name, given beside the backend's name: ``QFFN(8, noise=model)``
+    trains on ``torch`` under that noise (density matrices, autograd).
+    """
     if isinstance(backend, Backend):
         if options:
             raise TypeError("backend_options cannot be applied to a Backend object; create it with them")
+        if noise is not None:
+            raise TypeError(
+                "noise= cannot be applied to a Backend object; give the backend by name "
+                f"(backend={backend.backend_name!r}, noise=...) or create it with get_backend(name, noise=...)")
         return backend
-    return get_backend(backend or "torch", **(options or {}))
+    options = dict(options or {})
+    if noise is not None:
+        if "noise" in options:
+            raise TypeError("noise is given twice (noise= and backend_options['noise']); give it once")
+        options["noise"] = noise
+    return get_backend(backend or "torch", **options)
+
+
+def _warn_uncovered_gates(backend: Backend, circuits: Sequence[Circuit]) -> None:
+    """A device's model names its native gates (sx, x, cx): a layer written in ry/rz would train
+    almost noiselessly under it without a word. Say which gates carry no error, and the fix."""
+    model = getattr(backend, "noise", None)
+    if model is None or not model.has_gate_noise:
+        return
+    used = sorted({op.name for c in circuits for op in c} - {"amplitude_encode", "barrier", "measure"})
+    named = {e.gate for e in model.gate_noise}  # an entry without channels names a gate as noiseless
+    bare = [g for g in used if g not in named]
+    if bare:
+        warnings.warn(
+            f"the noise model ({model.source or 'given'}) gives no errors to {bare}, gates of this layer's "
+            f"circuits (it has errors for {sorted(model.gate_names)}), so they run noiselessly; for a device's "
+            "model, NoiseModel.extended_to() gives each gate the errors of the native gates it translates to",
+            UserWarning, stacklevel=4)
 
 
 def parse_readout(readout: Any, num_qubits: int) -> tuple[PauliSum, ...] | None:
@@ -154,6 +188,12 @@ class QuantumLayer(nn.Module):
         init: "uniform" (U(0, 2pi)), "normal" (N(0, init_scale)) or a tensor of initial weights.
         precision: "single"/"double"; default follows the weights' dtype (float64 -> double).
         cost_estimator: callable(preview) -> cost, used by :meth:`preview` (None: no estimate).
+        noise: a :class:`~qbridge.noise.NoiseModel` (or its JSON, or an IBM fake device name)
+            for the backend named by ``backend``: on ``torch`` the layer trains under that noise
+            with exact gradients through it (noise-aware training; docs/noise-aware-training.md).
+        normalize: standardise each readout feature over the rows of a forward (QuantumNAT's
+            post-measurement normalisation): False, True/"batch" or "running"
+            (:mod:`qbridge.nn.normalize`).
     """
 
     def __init__(
@@ -174,6 +214,8 @@ class QuantumLayer(nn.Module):
         precision: str | None = None,
         cost_estimator: Callable[[RunPreview], Any] | None = None,
         backend_options: dict | None = None,
+        noise: Any = None,
+        normalize: bool | str = False,
     ) -> None:
         super().__init__()
         pairs = [(circuit, readout)] if isinstance(circuit, Circuit) else list(circuit)
@@ -210,7 +252,10 @@ class QuantumLayer(nn.Module):
             raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
         if precision not in (None, "single", "double"):
             raise ValueError(f"precision must be None, 'single' or 'double', got {precision!r}")
-        self.backend = resolve_backend(backend, backend_options)
+        normalize = as_normalize(normalize)
+        self.backend = resolve_backend(backend, backend_options, noise)
+        if noise is not None:
+            _warn_uncovered_gates(self.backend, [c for c, _ in pairs])
         self.shots = shots
         self.seed = seed
         self.zero_rows = zero_rows
@@ -237,6 +282,9 @@ class QuantumLayer(nn.Module):
         else:
             raise ValueError(f"init must be 'uniform', 'normal' or a tensor, got {init!r}")
         self.weights = nn.Parameter(w0.to(torch.get_default_dtype()) if not torch.is_tensor(init) else w0)
+        self.normalize = normalize
+        self.norms = (nn.ModuleList([MeasurementNorm(p.out_dim, normalize) for p in self.programs])
+                      if normalize else None)
 
     # -- configuration --------------------------------------------------------------------------
     def _choose_gradient(self, gradient: str) -> str:
@@ -345,6 +393,10 @@ class QuantumLayer(nn.Module):
         else:
             with own_precision(self.weights.device):
                 outs = self._run(flat)
+                if self.norms is not None:  # over the rows that were sent: zero rows stay zero
+                    # probabilities as N p (mean 1 at every width), so that eps means the same everywhere
+                    outs = [norm(o * o.shape[1] if prog.observables is None else o)
+                            for norm, o, prog in zip(self.norms, outs, self.programs)]
             if idx is not None:
                 outs = [o.new_zeros((N, o.shape[1])).index_copy(0, idx.to(o.device), o) for o in outs]
         outs = [o.reshape(*lead, o.shape[-1]) for o in outs]

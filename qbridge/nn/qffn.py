@@ -96,6 +96,10 @@ class QFFN(nn.Module):
         ansatz: ansatz name, callable or circuit (default RY+RZ layers with a CNOT ring).
         observables: Pauli strings for readout="pauli" (default :func:`default_pauli_observables`).
         affine: per-channel gain and bias after the probabilities readout.
+        noise: a noise model for the backend (noise-aware training on ``torch``).
+        normalize: standardise the readout over the tokens of a forward (QuantumNAT); with it,
+            the probabilities readout is ``y = gain * r * p_hat / sqrt(N) + bias``, p_hat the
+            standardised probabilities (the same scale as ``N p - 1``).
         shots, seed, gradient, input_gradient, init, init_scale, cost_estimator,
         backend_options: passed to :class:`~qbridge.nn.QuantumLayer`.
     """
@@ -118,6 +122,8 @@ class QFFN(nn.Module):
         init_scale: float = 0.1,
         cost_estimator: Callable[[RunPreview], Any] | None = None,
         backend_options: dict | None = None,
+        noise: Any = None,
+        normalize: bool | str = False,
     ) -> None:
         super().__init__()
         d_model = check_d_model(d_model)
@@ -137,8 +143,9 @@ class QFFN(nn.Module):
         self.quantum = QuantumLayer(
             circuit, obs, backend, shots=shots, seed=seed, gradient=gradient, input_gradient=input_gradient,
             zero_rows="zero", init=init, init_scale=init_scale, cost_estimator=cost_estimator,
-            backend_options=backend_options,
+            backend_options=backend_options, noise=noise, normalize=normalize,
         )
+        self.normalize = self.quantum.normalize
         dim = 2**n
         if readout == "probabilities":
             self.scale = math.sqrt(dim)  # y = r (N p - 1) / sqrt(N) = r (sqrt(N) p - 1/sqrt(N))
@@ -178,7 +185,10 @@ class QFFN(nn.Module):
             if self.readout == "probabilities":
                 # y = gain * r (N p - 1) / sqrt(N) + bias, as two fused multiply-adds; a zero row has
                 # r = 0 and so gives exactly the bias
-                t = torch.addcmul(-r / self.scale, e[:, : self.d_model], r * self.scale)  # (N, d)
+                if self.normalize:  # e is already standardised: y = gain * r * e / sqrt(N) + bias
+                    t = e[:, : self.d_model] * (r / self.scale)
+                else:
+                    t = torch.addcmul(-r / self.scale, e[:, : self.d_model], r * self.scale)  # (N, d)
                 y = torch.addcmul(self.bias, t, self.gain) if self.gain is not None else t
             else:
                 y = torch.addcmul(self.bias, r, self.proj(e))

@@ -81,6 +81,8 @@ class GPTConfig:
     qffn_depth: int = 4
     qffn_backend: str = "torch"
     qffn_readout: str = "probabilities"
+    qffn_noise: str | None = None  # noise model of the QFFNs: JSON text or an IBM fake device name
+    qffn_normalize: bool | str = False  # QuantumNAT's normalisation of the measured outputs
     attention: str = "standard"  # "standard" | "qisa" | "qisa_a"
     qisa_aggregation: str = "causal"  # "causal" | "as_published"
     seed: int = 0  # Pauli-string draws of QISA heads
@@ -118,11 +120,12 @@ class FeedForward(nn.Module):
 class QuantumFeedForward(nn.Module):
     """The QFFN in the FFN's place (same dropout after it)."""
 
-    def __init__(self, d: int, depth: int, backend: str, readout: str, dropout: float) -> None:
+    def __init__(self, d: int, depth: int, backend: str, readout: str, dropout: float, noise: str | None = None,
+                 normalize: bool | str = False) -> None:
         super().__init__()
         from ..nn import QFFN
 
-        self.qffn = QFFN(d, depth=depth, backend=backend, readout=readout)
+        self.qffn = QFFN(d, depth=depth, backend=backend, readout=readout, noise=noise, normalize=normalize)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -175,7 +178,8 @@ class Block(nn.Module):
             self.attn = QISASelfAttention(d, cfg.n_head, cfg.attention, cfg.qisa_aggregation, cfg.dropout,
                                           seed=cfg.seed + 1000 * layer)
         if layer in cfg.quantum_ffn_layers:
-            self.ffn: nn.Module = QuantumFeedForward(d, cfg.qffn_depth, cfg.qffn_backend, cfg.qffn_readout, cfg.dropout)
+            self.ffn: nn.Module = QuantumFeedForward(d, cfg.qffn_depth, cfg.qffn_backend, cfg.qffn_readout, cfg.dropout,
+                                                     cfg.qffn_noise, cfg.qffn_normalize)
         else:
             self.ffn = FeedForward(d, cfg.ffn_mult, cfg.activation, cfg.dropout)
 
@@ -290,6 +294,8 @@ def hybridize(
     pattern: str = "alternate",
     seed: int = 0,
     backend: str = "torch",
+    noise: str | None = None,
+    normalize: bool | str = False,
 ) -> nn.Module:
     """Make ``ffn_fraction`` of the FFNs (and ``head_fraction`` of the heads) quantum.
 
@@ -302,7 +308,7 @@ def hybridize(
             raise ValueError("TinyGPT takes quantum attention through GPTConfig(attention='qisa'); use head_fraction=0")
         layers = select_layers(model.config.n_layer, ffn_fraction, pattern, seed)
         cfg = replace(model.config, quantum_ffn_layers=tuple(sorted(set(model.config.quantum_ffn_layers) | set(layers))),
-                      qffn_depth=depth, qffn_backend=backend)
+                      qffn_depth=depth, qffn_backend=backend, qffn_noise=noise, qffn_normalize=normalize)
         new = TinyGPT(cfg)
         own = new.state_dict()
         # copy everything whose name and shape still match (the replaced FFNs do not)
@@ -315,6 +321,9 @@ def hybridize(
         raise ImportError(
             "hybridizing a Hugging Face model needs qbridge.hf and transformers: pip install 'qbridge[ml]'"
         ) from exc
+    extra: dict = {"noise": noise} if noise is not None else {}
+    if normalize:
+        extra["normalize"] = normalize
     return hf.hybridize(model, ffn_fraction=ffn_fraction, head_fraction=head_fraction, depth=depth,
-                        backend=backend, pattern=pattern, seed=seed)
+                        backend=backend, pattern=pattern, seed=seed, **extra)
 

@@ -42,6 +42,8 @@ class ModelSpec:
     attention: str = "standard"  # tiny only: "standard" | "qisa" | "qisa_a"
     activation: str = "gelu"  # tiny only
     seed: int = 0
+    noise: str | None = None  # JSON text of a qbridge.noise.NoiseModel, or an IBM fake device name
+    normalize: bool | str = False  # QuantumNAT's normalisation of the quantum layers' readouts
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -59,7 +61,7 @@ class ModelSpec:
 
     def classical(self) -> "ModelSpec":
         """The same model with nothing quantum."""
-        return replace(self, ffn_fraction=0.0, head_fraction=0.0, attention="standard")
+        return replace(self, ffn_fraction=0.0, head_fraction=0.0, attention="standard", noise=None, normalize=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +79,7 @@ def build_model(spec: ModelSpec) -> nn.Module:
         model: nn.Module = TinyGPT(cfg)
         if spec.ffn_fraction:
             model = hybridize(model, ffn_fraction=spec.ffn_fraction, depth=spec.depth, pattern=spec.pattern,
-                              seed=spec.seed, backend=spec.backend)
+                              seed=spec.seed, backend=spec.backend, noise=spec.noise, normalize=spec.normalize)
             if spec.ansatz != "ry_rz_ring":
                 model = _tiny_with_ansatz(model, spec)
         return model
@@ -86,7 +88,11 @@ def build_model(spec: ModelSpec) -> nn.Module:
     if spec.ffn_fraction or spec.head_fraction:
         from .. import hf
 
-        extra = {} if spec.ansatz == "ry_rz_ring" else {"ffn_options": {"ansatz": spec.ansatz}}
+        extra: dict[str, Any] = {} if spec.ansatz == "ry_rz_ring" else {"ffn_options": {"ansatz": spec.ansatz}}
+        if spec.noise is not None:
+            extra["noise"] = spec.noise
+        if spec.normalize:
+            extra.setdefault("ffn_options", {})["normalize"] = spec.normalize
         model = hf.hybridize(model, ffn_fraction=spec.ffn_fraction, head_fraction=spec.head_fraction, depth=spec.depth,
                              backend=spec.backend, pattern=spec.pattern, seed=spec.seed, **extra)
     return model
@@ -99,5 +105,6 @@ def _tiny_with_ansatz(model: TinyGPT, spec: ModelSpec) -> TinyGPT:
 
     for b in model.blocks:
         if isinstance(b.ffn, QuantumFeedForward):
-            b.ffn.qffn = QFFN(spec.d_model, depth=spec.depth, backend=spec.backend, ansatz=spec.ansatz)
+            b.ffn.qffn = QFFN(spec.d_model, depth=spec.depth, backend=spec.backend, ansatz=spec.ansatz,
+                              noise=spec.noise, normalize=spec.normalize)
     return model
