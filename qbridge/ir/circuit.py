@@ -126,7 +126,9 @@ class Circuit:
     leave this one unchanged. Equality is structural (same instructions, same parameters).
     """
 
-    __slots__ = ("_n", "_ops", "_phase", "_name", "__dict__")
+    # __dict__ for the cached properties below; __weakref__ so that the simulator can cache compiled
+    # plans per circuit object without writing into it (qbridge.sim.fastpath)
+    __slots__ = ("_n", "_ops", "_phase", "_name", "__dict__", "__weakref__")
 
     def __init__(
         self,
@@ -499,13 +501,9 @@ class Circuit:
 
     def to_matrix(self) -> np.ndarray:
         """The circuit's unitary (complex128, bit order of docs/architecture.md); needs bound parameters."""
-        from ..sim.statevector import circuit_unitary
+        from .unitary import circuit_matrix
 
-        if self.parameter_names:
-            raise ParameterError(
-                f"to_matrix needs numbers for parameters {list(self.parameter_names)}; call bind() first"
-            )
-        return circuit_unitary(self.without_measurements())
+        return circuit_matrix(self)
 
 
 def normalize_amplitudes(vec: np.ndarray, size: int) -> np.ndarray:

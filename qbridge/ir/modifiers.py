@@ -35,6 +35,7 @@ import numpy as np
 
 from .gates import GATES, PI, gate_matrix, zyz_angles
 from .parameters import ParameterExpression, as_param_value
+from .unitary import ops_unitary
 
 __all__ = ["pow_ops", "control_ops", "mcx", "MAX_POW_REPEAT", "MAX_CONTROLLED_UNITARY_QUBITS"]
 
@@ -67,17 +68,6 @@ def _bound(ps: Sequence[Any]) -> bool:
 
 def _float(p: Any) -> float:
     return float(p.const) if isinstance(p, ParameterExpression) else float(p)
-
-
-def ops_unitary(ops: Sequence[Op], phase: float, k: int) -> np.ndarray:
-    """Unitary of bound ops on k local qubits (qubit 0 most significant)."""
-    u = np.eye(2**k, dtype=complex).reshape([2] * k + [2**k])
-    for name, qs, ps in ops:
-        m = np.asarray(ps[0], dtype=complex) if name == "unitary" else gate_matrix(name, [_float(p) for p in ps])
-        m = m.reshape([2] * (2 * len(qs)))
-        u = np.moveaxis(np.tensordot(m, u, axes=(list(range(len(qs), 2 * len(qs))), list(qs))),
-                        list(range(len(qs))), list(qs))
-    return np.exp(1j * phase) * u.reshape(2**k, 2**k)
 
 
 def matrix_power(u: np.ndarray, k: float) -> np.ndarray:

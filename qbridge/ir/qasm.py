@@ -90,7 +90,8 @@ from ..exceptions import (
 )
 from .circuit import Circuit, Instruction
 from .gates import GATES, PI, gate_matrix, zyz_angles
-from .modifiers import ModifierError, control_ops, invert_ops, ops_unitary, pow_ops
+from .modifiers import ModifierError, control_ops, invert_ops, pow_ops
+from .unitary import ops_unitary
 from .parameters import Parameter, ParameterExpression, ParamValue, as_param_value
 
 __all__ = ["to_qasm", "from_qasm", "from_qasm_file", "QasmUnsupportedError", "QasmLimitError", "STDGATES"]

@@ -53,6 +53,7 @@ names the fix (the backend's ``fast_path=False``).
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -616,12 +617,12 @@ _PLAN_CACHE_SIZE = 128
 def plan_for(circuit: Circuit) -> FastPlan | None:
     """The circuit's plan, or None when the unitary path does not apply to its structure.
 
-    Plans are cached on the circuit object (circuits are immutable) and, for rebuilt copies,
-    by structure.
+    Plans are cached here, per circuit object (circuits are immutable; a weak reference, so the
+    entry goes with the circuit) and, for rebuilt copies, by structure.
     """
-    cached = circuit.__dict__.get("_qbridge_fast_plan", _MISSING)
-    if cached is not _MISSING:
-        return cached
+    hit = _BY_OBJECT.get(id(circuit))
+    if hit is not None and hit[0]() is circuit:
+        return hit[1]
     key = (circuit.num_qubits, circuit.instructions, circuit.global_phase)
     if key in _PLANS:
         plan = _PLANS[key]
@@ -631,11 +632,13 @@ def plan_for(circuit: Circuit) -> FastPlan | None:
         _PLANS[key] = plan
         if len(_PLANS) > _PLAN_CACHE_SIZE:
             _PLANS.popitem(last=False)
-    circuit.__dict__["_qbridge_fast_plan"] = plan
+    key_id = id(circuit)
+    _BY_OBJECT[key_id] = (weakref.ref(circuit, lambda _ref: _BY_OBJECT.pop(key_id, None)), plan)
     return plan
 
 
-_MISSING = object()
+#: id(circuit) -> (weak reference to it, its plan): the per-object cache of plan_for
+_BY_OBJECT: dict[int, tuple[weakref.ref, "FastPlan | None"]] = {}
 
 
 def _rows(x: Any) -> int:
