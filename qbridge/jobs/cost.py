@@ -5,7 +5,8 @@ after observables are split into measurement groups), :func:`estimate_cost` (dis
 backend's cost model), the IBM pay-as-you-go model (:func:`ibm_estimate`), and :class:`Budget`.
 
 Cost models live with their adapters where they need adapter data (the Braket price table ships in
-``qbridge_braket.prices``); a backend may also carry its own ``cost_model`` attribute. A backend
+``qbridge_braket.prices``) and are found through the ``qbridge.cost_models`` entry-point group,
+by backend name (:func:`cost_model_for`); a backend may also carry its own ``cost_model`` attribute. A backend
 whose target says ``simulator=True`` costs nothing. A paid device without a known price gives an
 estimate of ``None``, which any budget refuses (we cannot promise to stay under it).
 
@@ -17,7 +18,6 @@ seen in IBM's documentation, so the estimate errs high.
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -31,6 +31,8 @@ __all__ = [
     "count_executables",
     "expand_executions",
     "estimate_cost",
+    "cost_model_for",
+    "COST_MODEL_GROUP",
     "ibm_estimate",
     "ibm_rate",
     "IBM_USD_PER_SECOND",
@@ -46,11 +48,10 @@ IBM_JOB_OVERHEAD_S = 2.0  # fixed per job (assumption; see docs/cloud.md)
 IBM_MAX_EXECUTIONS = 10_000_000  # a Sampler job runs at most this many circuit executions
 ENV_IBM_USD_PER_SECOND = "QBRIDGE_IBM_USD_PER_SECOND"
 
-# Cost models of the adapters, by backend name, imported only when asked for.
-_MODELS: dict[str, str] = {
-    "braket.device": "qbridge_braket.prices:cost_model",
-    "ibm.runtime": "qbridge_ibm.cloud:cost_model",
-}
+#: The entry-point group of cost models: a distribution declares ``"<backend name>" =
+#: "module:callable"`` there (as backends are declared in ``qbridge.backends``); the callable is
+#: imported only when an estimate for that backend is asked for.
+COST_MODEL_GROUP = "qbridge.cost_models"
 
 
 @dataclass(frozen=True)
@@ -222,11 +223,22 @@ def expand_executions(tasks: Sequence[Any], shots: int | None) -> list[tuple[Any
     return out
 
 
-def _load_model(spec: str) -> Callable[..., CostEstimate] | None:
-    mod, _, attr = spec.partition(":")
+def cost_model_for(name: str) -> Callable[..., CostEstimate] | None:
+    """The cost model registered for backend ``name`` in :data:`COST_MODEL_GROUP`, or None.
+
+    Two distributions registering the same name is an error that names both (as for backends).
+    """
+    from importlib import metadata
+
+    found = [ep for ep in metadata.entry_points(group=COST_MODEL_GROUP) if ep.name == name]
+    if not found:
+        return None
+    if len({ep.value for ep in found}) > 1:
+        raise ValueError(f"cost model {name!r} is registered twice in {COST_MODEL_GROUP!r}: "
+                         f"{', '.join(sorted({ep.value for ep in found}))}; uninstall one of them")
     try:
-        return getattr(importlib.import_module(mod), attr)
-    except ModuleNotFoundError:
+        return found[0].load()
+    except ModuleNotFoundError:  # the distribution's metadata is there, its code is not
         return None
 
 
@@ -265,8 +277,8 @@ def estimate_cost(
         executables = count_executables(task_list, shots)
 
     model = getattr(backend, "cost_model", None) if isinstance(backend, Backend) else None
-    if model is None and name in _MODELS:
-        model = _load_model(_MODELS[name])
+    if model is None:
+        model = cost_model_for(name)
     if callable(model):
         kwargs: dict[str, Any] = {}
         if _takes(model, "tasks"):
@@ -301,8 +313,10 @@ def _is_simulator(backend: Any, name: str) -> bool:
             return bool(backend.target.simulator)
         except Exception:  # a target that needs the network: treat the device as paid  # noqa: BLE001
             return False
-    if name in _MODELS:  # the adapter is not installed: the device is paid, price unknown
-        return False
+    from importlib import metadata
+
+    if any(ep.name == name for ep in metadata.entry_points(group=COST_MODEL_GROUP)):
+        return False  # priced by an adapter whose code is not importable: paid, price unknown
     from ..backends.registry import get_backend
 
     try:
