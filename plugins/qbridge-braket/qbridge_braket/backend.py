@@ -197,9 +197,11 @@ class BraketBackendBase(Backend):
         return BraketProgram(tuple(executables), task.circuit.num_qubits, tuple(words), task.statevector)
 
     # -- submission --------------------------------------------------------------------------------
-    def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None) -> list[Any]:
+    def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None,
+               config: RunConfig | None = None) -> list[Any]:
         """Send ``programs`` (``braket.ir.openqasm.Program`` or ``braket.program_sets.ProgramSet``)
         with ``shots`` per executable (0: exact) and return one result object per program, in order.
+        ``config`` is the run's configuration (budget, job store, timeout, mitigation), passed down.
 
         The one place where anything leaves qbridge: the cloud layer wraps this method (job
         records, cost, budget, retries) without touching compilation or result parsing.
@@ -261,13 +263,13 @@ class BraketBackendBase(Backend):
         try:
             if shots is None:
                 programs = [Program(source=src, inputs=row) for src, rows in units for row in rows]
-                flat = self.submit(programs, 0)
+                flat = self.submit(programs, 0, config=config)
                 outputs = self._split(flat, [len(rows) for _, rows in units])
             else:
                 lim = self._limits.program_set
                 if lim is not None and lim[0] >= 1 and shots <= lim[1]:
                     sets = self._program_sets(units, shots, lim)
-                    results = self.submit([ps for ps, _ in sets], shots, seed=config.seed)
+                    results = self.submit([ps for ps, _ in sets], shots, seed=config.seed, config=config)
                     outputs = [[] for _ in units]
                     for (_, owners), res in zip(sets, results):
                         k = 0
@@ -277,7 +279,7 @@ class BraketBackendBase(Backend):
                                 k += 1
                 else:
                     programs = [Program(source=src, inputs=row) for src, rows in units for row in rows]
-                    flat = self.submit(programs, shots, seed=config.seed)
+                    flat = self.submit(programs, shots, seed=config.seed, config=config)
                     outputs = self._split(flat, [len(rows) for _, rows in units])
         except QBridgeError:
             raise
@@ -411,7 +413,8 @@ class _LocalBackend(BraketBackendBase):
         cls = _seeded.SeededDensityMatrixSimulator if self.simulator_name == "braket_dm" else _seeded.SeededStateVectorSimulator
         return self._LocalSimulator(cls(seed))
 
-    def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None) -> list[Any]:
+    def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None,
+               config: RunConfig | None = None) -> list[Any]:
         device = self._seeded_device(seed)
         programs = list(programs)
         with warnings.catch_warnings():
@@ -659,8 +662,6 @@ class BraketDeviceBackend(BraketBackendBase):
 
     # -- cloud submission through qbridge.jobs (job store, budget, retries, resume) -------------
     def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
-        from .cloud import run_config_scope
-
         if self.device_source.get("source") == "snapshot":
             # planned against the offline snapshot: never sent as such (no boto3 credential look-up
             # either, which could wait on the instance metadata service)
@@ -670,21 +671,21 @@ class BraketDeviceBackend(BraketBackendBase):
                 "With credentials configured, create it again to use the live capabilities. Nothing was sent",
                 backend=self._name,
             )
-        with run_config_scope(config):  # the run's budget/store/timeout, for submit below
-            return super()._execute(tasks, config)
+        return super()._execute(tasks, config)
 
-    def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None) -> list[Any]:
+    def submit(self, programs: Sequence[Any], shots: int, *, seed: int | None = None,
+               config: RunConfig | None = None) -> list[Any]:
         if seed is not None:
             raise ValidationError(f"{self.arn} cannot be seeded; drop seed", backend=self._name)
-        from .cloud import _RUN_CONFIG, submit_via_store, transport_for
+        from .cloud import submit_via_store, transport_for
 
         # every task is recorded before it is sent (idempotent client token), checked against the
         # budget, retried on throttling, and its result cached: see qbridge_braket.cloud
-        config = _RUN_CONFIG.get()
         if config is not None and "native" in config.mitigation:  # mitigation="native": the device's scheme
             params = self.native_mitigation()["device_parameters"]
-            return submit_via_store(self, programs, shots, transport=transport_for(self, device_parameters=params))
-        return submit_via_store(self, programs, shots)
+            return submit_via_store(self, programs, shots, config,
+                                    transport=transport_for(self, device_parameters=params))
+        return submit_via_store(self, programs, shots, config)
 
     def native_mitigation(self) -> dict[str, Any]:
         """The device's own error mitigation (the protocol of qbridge.mitigation.native): IonQ

@@ -20,12 +20,10 @@ own chain (profile, environment, instance role) and are never stored or logged.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -39,7 +37,6 @@ __all__ = [
     "TOKEN_TAG",
     "counts_from_result",
     "program_source",
-    "run_config_scope",
     "submit_via_store",
     "transport_for",
 ]
@@ -416,22 +413,6 @@ def _program_size(program: Mapping[str, Any]) -> int:
 
 # -- the seam of the braket.device backend --------------------------------------------------------
 
-_RUN_CONFIG: contextvars.ContextVar[Any] = contextvars.ContextVar("qbridge_braket_run_config", default=None)
-
-
-@contextlib.contextmanager
-def run_config_scope(config: Any) -> Iterator[None]:
-    """Make one run's settings (budget, store, timeout) visible to :func:`submit_via_store`.
-
-    A context variable, not backend state: concurrent runs on one backend object stay apart.
-    """
-    token = _RUN_CONFIG.set(config)
-    try:
-        yield
-    finally:
-        _RUN_CONFIG.reset(token)
-
-
 @dataclass(frozen=True)
 class MeasuredResult:
     """One execution's shots in the shape the adapter reads (``measurements``, ``measured_qubits``)."""
@@ -480,13 +461,12 @@ def submit_via_store(backend: Any, programs: Sequence[Any], shots: int, config: 
 
     ``programs``: Braket ``Program``/``ProgramSet`` objects, one quantum task each. Returns one
     result per program in the adapter's shape (a program set's result has ``entries`` per program,
-    each with ``entries`` per execution). The run's settings come from ``config`` or the enclosing
-    :func:`run_config_scope`: ``max_cost``/``max_shots``/``total_cap`` (budget), ``store`` (job
+    each with ``entries`` per execution). The run's settings come from ``config`` (the backend
+    passes the run's own down): ``max_cost``/``max_shots``/``total_cap`` (budget), ``store`` (job
     store path), ``timeout`` (seconds; a timeout cancels nothing, the job can be collected later).
     """
     from qbridge.jobs import submit_requests
 
-    config = config if config is not None else _RUN_CONFIG.get()
     if not shots:
         raise ValidationError(
             f"{backend.arn}: qbridge sends cloud runs with shots only (every paid task is recorded in the job "
