@@ -495,6 +495,19 @@ class CompiledTask:
     readout_qubits: tuple[int, ...] = ()
 
 
+def default_program_text(compiled: CompiledTask) -> str:
+    """A compiled program as text without SDK knowledge: the program itself when it is text,
+    else the native circuit as OpenQASM 3 (:meth:`Backend.native_program_text`'s default)."""
+    if isinstance(compiled.program, str):
+        return compiled.program
+    from ..ir import to_qasm
+
+    try:
+        return to_qasm(compiled.circuit)
+    except Exception as exc:  # noqa: BLE001 - a dry run still shows what it can
+        return f"// native program not printable: {exc}"
+
+
 class Backend(abc.ABC):
     """Base class of every backend. Subclasses write :attr:`target` and :meth:`_execute`.
 
@@ -615,6 +628,15 @@ class Backend(abc.ABC):
     def _translate(self, circuit: Circuit, task: Task, config: RunConfig) -> Any:
         """The backend's own program for a native circuit (default: none)."""
         return None
+
+    def native_program_text(self, compiled: CompiledTask) -> str:
+        """What this backend would send for ``compiled``, as text (dry runs print it).
+
+        Default: the program itself when ``_translate`` made text, else the native circuit as
+        OpenQASM 3. A backend whose program is an SDK object overrides this with the SDK's own
+        printout (Braket's OpenQASM sources, IBM's transpiled ISA circuit).
+        """
+        return default_program_text(compiled)
 
     # -- run ----------------------------------------------------------------------------------
     @abc.abstractmethod

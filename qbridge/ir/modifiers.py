@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .gates import GATES, PI, gate_matrix, zyz_angles
+from .gates import GATES, PI, zyz_angles
 from .parameters import ParameterExpression, as_param_value
 from .unitary import ops_unitary
 

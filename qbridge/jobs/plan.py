@@ -36,6 +36,8 @@ class RunPlan:
     # where the device's description came from (a cloud backend's ``device_source``: a dated
     # offline snapshot, or live properties and their differences from the snapshot); None otherwise
     device_source: Mapping[str, Any] | None = None
+    # the backend's text of each compiled program (Backend.native_program_text), in ``compiled`` order
+    native_programs: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -50,8 +52,9 @@ class RunPlan:
             },
             "circuits": [
                 {"task": o, "num_qubits": c.circuit.num_qubits, "batch": c.task.batch_size,
-                 "native_gates": c.circuit.count_ops(), "native_program": native_text(c)}
-                for o, c in zip(self.owners, self.compiled)
+                 "native_gates": c.circuit.count_ops(),
+                 "native_program": self.native_programs[k] if k < len(self.native_programs) else native_text(c)}
+                for k, (o, c) in enumerate(zip(self.owners, self.compiled))
             ],
         }
         if self.mitigation is not None:
@@ -61,28 +64,15 @@ class RunPlan:
         return out
 
 
-def native_text(compiled: Any) -> str:
-    """The native program as text: the adapter's program if it is text, else OpenQASM 3."""
-    prog = compiled.program
-    if isinstance(prog, str):
-        return prog
-    if prog is not None and hasattr(prog, "source"):
-        return str(prog.source)
-    if prog is not None and hasattr(prog, "executables"):  # Braket: one source per distinct binding group
-        return "\n".join(dict.fromkeys(str(e.source) for e in prog.executables))
-    if prog is not None and hasattr(prog, "isa"):  # IBM: the transpiled ISA circuit
-        try:
-            from qiskit import qasm3
+def native_text(compiled: Any, backend: Any = None) -> str:
+    """The native program of ``compiled`` as text, from ``backend``'s hook
+    (:meth:`~qbridge.backends.base.Backend.native_program_text`); without a backend, the program
+    when it is text, else the native circuit as OpenQASM 3."""
+    if backend is not None:
+        return backend.native_program_text(compiled)
+    from ..backends.base import default_program_text
 
-            return qasm3.dumps(prog.isa)
-        except Exception as exc:  # noqa: BLE001 - a dry run still shows what it can
-            return f"// ISA circuit not printable as OpenQASM 3: {exc}"
-    from ..ir import to_qasm
-
-    try:
-        return to_qasm(compiled.circuit)
-    except Exception as exc:  # noqa: BLE001 - a dry run still shows what it can
-        return f"// native program not printable: {exc}"
+    return default_program_text(compiled)
 
 
 def check_budget(estimate: CostEstimate, budget: Budget | None, store: Any = None) -> None:
@@ -129,7 +119,8 @@ def plan_run(backend: Any, tasks: Sequence[Any], config: Any, *, store: Any = No
                 owners.append(i)
     source = getattr(backend, "device_source", None)
     return RunPlan(estimate, tuple(compiled), tuple(owners), budget, mitigation, pilot_estimate,
-                   dict(source) if isinstance(source, Mapping) else None)
+                   dict(source) if isinstance(source, Mapping) else None,
+                   tuple(backend.native_program_text(c) for c in compiled))
 
 
 def _plan_pipeline(backend: Any, tasks: Sequence[Any], config: Any) -> tuple[dict[str, Any], CostEstimate, CostEstimate | None]:

@@ -161,6 +161,13 @@ class BraketBackendBase(Backend):
             out.append((rows, self.native_circuit(bind_inputs(native, inputs))))
         return out
 
+    def native_program_text(self, compiled: CompiledTask) -> str:
+        """The OpenQASM 3 sources Braket receives: one per distinct binding group."""
+        prog = compiled.program
+        if isinstance(prog, BraketProgram):
+            return "\n".join(dict.fromkeys(str(e.source) for e in prog.executables))
+        return super().native_program_text(compiled)
+
     def _translate(self, native: Circuit, task: Task, config: RunConfig) -> BraketProgram:
         shots = config.shots is not None
         words: list[str] = []

@@ -141,6 +141,18 @@ class SamplerBackend(Backend):
             )
         return self._pass_manager
 
+    def native_program_text(self, compiled: CompiledTask) -> str:
+        """The transpiled ISA circuit (the device's gates and layout) as OpenQASM 3."""
+        prog = compiled.program
+        if isinstance(prog, _Program):
+            from qiskit import qasm3
+
+            try:
+                return qasm3.dumps(prog.isa)
+            except Exception as exc:  # noqa: BLE001 - a dry run still shows what it can
+                return f"// ISA circuit not printable as OpenQASM 3: {exc}"
+        return super().native_program_text(compiled)
+
     def _translate(self, circuit: Circuit, task: Any, config: RunConfig) -> _Program:
         phases = bool(task.inputs) and self._qk.needs_phases(task.inputs)
         key = (circuit, phases)
