@@ -352,18 +352,34 @@ class BraketBackendBase(Backend):
                           expectation_values=ev, metadata=meta)
 
     def _counts(self, out: Any, n: int) -> dict[str, int]:
-        """Counts over all qubits (qubit 0 first) from a task result or a program-set entry."""
+        """Counts over all qubits (qubit 0 first) from a task result or a program-set entry: the
+        local SDK's per-shot measurements, or the cloud path's counts (re-keyed, never expanded)."""
+        counted = getattr(out, "counts", None)
+        if isinstance(counted, Mapping):  # qbridge_braket.cloud.CountedResult
+            measured = self._circuit_qubits(list(out.measured_qubits))
+            total: dict[str, int] = {}
+            for key, c in counted.items():
+                bits = ["0"] * n
+                for col, q in enumerate(measured):
+                    bits[q] = key[col]
+                k = "".join(bits)
+                total[k] = total.get(k, 0) + int(c)
+            return {k: total[k] for k in sorted(total) if total[k]}
         m = np.asarray(out.measurements, dtype=np.int64)  # (shots, measured), columns = measured qubits
-        measured = list(getattr(out, "measured_qubits", None) or range(m.shape[1]))
-        if self._layout is not None:  # physical labels back to circuit qubits
-            position = {phys: i for i, phys in enumerate(self._layout)}
-            measured = [position[q] for q in measured]
+        measured = self._circuit_qubits(list(getattr(out, "measured_qubits", None) or range(m.shape[1])))
         bits = np.zeros((m.shape[0], n), dtype=np.int64)
         for col, q in enumerate(measured):
             bits[:, q] = m[:, col]
         index = bits @ (1 << np.arange(n - 1, -1, -1))  # qubit 0 is the most significant bit
         hist = np.bincount(index, minlength=2**n)
         return {bitstring(int(i), n): int(hist[i]) for i in np.flatnonzero(hist)}
+
+    def _circuit_qubits(self, measured: list[int]) -> list[int]:
+        """The measured labels as circuit qubits (physical labels back through the layout)."""
+        if self._layout is None:
+            return measured
+        position = {phys: i for i, phys in enumerate(self._layout)}
+        return [position[q] for q in measured]
 
     def _device_label(self) -> str:
         return self._name

@@ -25,7 +25,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 
 from qbridge.exceptions import BackendUnavailableError, JobError, ValidationError
 from qbridge.jobs import CloudTransport, ProviderRequest, RejectedError, TaskState
@@ -414,16 +413,17 @@ def _program_size(program: Mapping[str, Any]) -> int:
 # -- the seam of the braket.device backend --------------------------------------------------------
 
 @dataclass(frozen=True)
-class MeasuredResult:
-    """One execution's shots in the shape the adapter reads (``measurements``, ``measured_qubits``)."""
+class CountedResult:
+    """One execution's counts as the job store holds them, read by the adapter without being
+    expanded back into shots: keys are bitstrings over ``measured_qubits`` in that order."""
 
-    measurements: np.ndarray  # (shots, qubits), columns in circuit-qubit order
+    counts: Mapping[str, int]
     measured_qubits: list[int]  # the labels the program used (physical with a layout)
 
 
 @dataclass(frozen=True)
 class ProgramEntry:
-    entries: list[MeasuredResult]
+    entries: list[CountedResult]
 
 
 @dataclass(frozen=True)
@@ -431,12 +431,10 @@ class ProgramSetResult:
     entries: list[ProgramEntry]
 
 
-def _measured(counts: Mapping[str, int], layout: Sequence[int] | None) -> MeasuredResult:
+def _counted(counts: Mapping[str, int], layout: Sequence[int] | None) -> CountedResult:
     n = len(next(iter(counts))) if counts else 0
-    rows = [[int(ch) for ch in key] for key, c in sorted(counts.items()) for _ in range(int(c))]
-    m = np.asarray(rows, dtype=np.int64).reshape(-1, n)
     labels = list(layout[:n]) if layout is not None else list(range(n))
-    return MeasuredResult(m, labels)
+    return CountedResult(dict(counts), labels)
 
 
 def transport_for(backend: Any, **overrides: Any) -> BraketTransport:
@@ -490,11 +488,11 @@ def submit_via_store(backend: Any, programs: Sequence[Any], shots: int, config: 
         if r.payload["program_set"]:
             entries = []
             for size in sizes:
-                entries.append(ProgramEntry([_measured(counts[k + i], transport.layout) for i in range(size)]))
+                entries.append(ProgramEntry([_counted(counts[k + i], transport.layout) for i in range(size)]))
                 k += size
             out.append(ProgramSetResult(entries))
         else:
-            out.append(_measured(counts[k], transport.layout))
+            out.append(_counted(counts[k], transport.layout))
             k += 1
     return out
 

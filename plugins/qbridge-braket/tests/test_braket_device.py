@@ -205,3 +205,15 @@ def test_counts_map_physical_labels_back_to_circuit_qubits(line):
     # columns are physical qubits 3, 1, 2 = circuit qubits 2, 0, 1
     out = SimpleNamespace(measurements=[[1, 0, 0], [1, 1, 0], [0, 0, 1]], measured_qubits=[3, 1, 2])
     assert line._counts(out, 3) == {"001": 1, "101": 1, "010": 1}
+
+
+def test_cloud_counts_are_read_as_counts_through_the_layout(line, ion):
+    """The job store's counts come back re-keyed onto circuit qubits, never expanded into shots
+    (10^9 shots cost nothing more to read than 10)."""
+    from qbridge_braket.cloud import CountedResult
+
+    phys = list(line._layout)
+    # measured physical qubits in the order (second, first): key "10" means circuit qubit 1 read 1
+    out = CountedResult({"10": 10**9, "01": 3}, [phys[1], phys[0]])
+    assert line._counts(out, 2) == {"01": 10**9, "10": 3}
+    assert ion._counts(CountedResult({"110": 5, "011": 2}, [0, 1, 2]), 3) == {"011": 2, "110": 5}
