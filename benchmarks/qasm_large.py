@@ -48,7 +48,7 @@ t = time.perf_counter(); c = from_qasm(text); out['parse_s'] = time.perf_counter
 out['instructions'] = len(c)
 """,
     "reference": """
-from qbridge.ir.qasm import _Importer
+from qbridge.ir.qasm.importer import _Importer
 text = open(PATH).read()
 t = time.perf_counter(); c = _Importer(text).run(); out['parse_s'] = time.perf_counter() - t
 out['instructions'] = len(c)

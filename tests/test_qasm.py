@@ -17,6 +17,7 @@ import torch
 from qbridge.exceptions import QasmError, UnsupportedFeatureError
 from qbridge.ir import GATES, Circuit, Parameter, from_qasm, gate_matrix, to_qasm
 from qbridge.ir import qasm as qasm_mod
+from qbridge.ir.qasm import export as qasm_export
 from qbridge.ir.qasm import QasmUnsupportedError
 from qbridge.sim.statevector import circuit_unitary, simulate
 
@@ -166,11 +167,11 @@ def test_measure_grouping_and_bit_order_round_trip():
     assert from_qasm(to_qasm(c1)) != c2  # grouping is kept
 
 
-@pytest.mark.parametrize("name", sorted(qasm_mod._HAND_DEFINITIONS))
+@pytest.mark.parametrize("name", sorted(qasm_export._HAND_DEFINITIONS))
 def test_emitted_definitions_are_exact_with_phase(name):
     """Expand each emitted body under another name (no recognition) and compare exactly."""
     g = GATES[name]
-    definition = qasm_mod._HAND_DEFINITIONS[name].replace(f"gate {name}", "gate probe_gate", 1)
+    definition = qasm_export._HAND_DEFINITIONS[name].replace(f"gate {name}", "gate probe_gate", 1)
     rng = np.random.default_rng(3)
     ps = [float(v) for v in rng.uniform(-4, 4, g.num_params)]
     args = f"({', '.join(map(repr, ps))})" if ps else ""
@@ -187,13 +188,13 @@ def test_generated_definitions_are_exact_and_recognised(name):
     if GATES[name].rule is None:
         pytest.skip("no rule")
     g = GATES[name]
-    text = qasm_mod._generated_definition(name)
+    text = qasm_export._generated_definition(name)
     rng = np.random.default_rng(5)
     ps = [float(v) for v in rng.uniform(-4, 4, g.num_params)]
     args = f"({', '.join(map(repr, ps))})" if ps else ""
     qubits = ", ".join(f"q[{i}]" for i in range(g.num_qubits))
     # dependencies of the body (library gates outside stdgates.inc) come first
-    deps = "\n".join(d for d in qasm_mod._needed_definitions(
+    deps = "\n".join(d for d in qasm_export._needed_definitions(
         sorted(set(re.findall(r"[a-z_0-9]+", text.split("{", 1)[1])) & set(GATES) - {name})))
     renamed = text.replace(f"gate {name}", "gate probe_gate", 1)
     prog = f'OPENQASM 3.0;\ninclude "stdgates.inc";\n{deps}\n{renamed}\nqubit[{g.num_qubits}] q;\n'

@@ -10,7 +10,8 @@ import pytest
 
 pytest.importorskip("qiskit.qasm3")
 from qbridge.ir import qasm_stream  # noqa: E402
-from qbridge.ir.qasm import QasmError, _Importer, from_qasm  # noqa: E402
+from qbridge.ir.qasm import QasmError, from_qasm  # noqa: E402
+from qbridge.ir.qasm.importer import _Importer  # noqa: E402
 from qbridge.sim.statevector import circuit_unitary  # noqa: E402
 
 if qasm_stream._qiskit_loader() is None:  # pragma: no cover - old Qiskit

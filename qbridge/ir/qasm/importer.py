@@ -1,71 +1,13 @@
-"""OpenQASM 3 export, and OpenQASM 2 and 3 import, of qbridge circuits.
+"""OpenQASM 2 and 3 import (``from_qasm``) on the maintained ``openqasm3`` parser and its visitor.
 
-Owns: the text form of a :class:`~qbridge.ir.circuit.Circuit`. Export writes OpenQASM 3; import
-reads OpenQASM 3 and OpenQASM 2 through the maintained ``openqasm3`` reference parser (its ANTLR
-grammar also accepts the OpenQASM 2 statements ``qreg``, ``creg`` and ``measure q -> c``).
+The importer is an :class:`openqasm3.visitor.QASMVisitor`: each statement kind has its
+``visit_<Node>`` method; any other statement is refused by ``generic_visit`` with the reason
+(:class:`~qbridge.ir.qasm.errors.QasmUnsupportedError`). The rules are in :mod:`qbridge.ir.qasm`.
 
-Must not touch: simulation, backends or any quantum SDK (Qiskit is used by the tests only).
-
-Export (``to_qasm(circuit)``)
------------------------------
-- ``OPENQASM 3.0; include "stdgates.inc";``, then ``gate`` definitions for the library gates that
-  stdgates.inc lacks (``sxdg``, ``rxx``, ``ryy``, ``rzz``), one ``input float[64] name;`` per free
-  parameter in ``circuit.parameters`` order, ``qubit[n] q;`` and, when something is measured,
-  ``bit[k] c;`` with ``c[i]`` holding the i-th entry of ``circuit.measured_qubits``.
-- Numbers are written with ``repr(float)`` and linear expressions as ``0.5*theta + 1.0``, so a
-  round trip is bit-exact. ``u`` is written as the built-in ``U``. The global phase (of the circuit
-  and of what is expanded below) is one ``gphase(...)`` statement before the first gate.
-- The emitted gate definitions are exact, global phase included (``gphase`` in the body).
-- A 1-qubit ``unitary`` is written as ``U(theta, phi, lambda)`` plus global phase; larger matrices
-  have no OpenQASM form (:class:`~qbridge.exceptions.UnsupportedFeatureError`: use ``to_json``).
-- ``amplitude_encode`` of a fixed vector is written as its rotation/CNOT state preparation
-  (:func:`qbridge.ir.stateprep.state_preparation_ops`); of a run-time input it is refused, since
-  plain OpenQASM has no state preparation from an input array and a pragma would be ignored by
-  other tools, silently running a different circuit. Bind the input or use ``to_json``.
-- The measurements of one multi-qubit ``measure`` instruction are written on one line; import
-  groups measure statements that share a line into one instruction, so round trips are exact.
-- OpenQASM has one namespace for gates and variables, so a parameter named like a gate (``x``,
-  ``t``, ``p``) is declared under a fresh name (``x_``) preceded by the annotation
-  ``@qbridge.parameter x``; qbridge's import reads the annotation back, other tools (Qiskit)
-  ignore it and see a consistently renamed input.
-
-Import (``from_qasm(text)``)
-----------------------------
-- Gate names of ``stdgates.inc`` (and of ``qelib1.inc`` for OpenQASM 2) have their usual matrices,
-  the ones Qiskit gives them (``rz(t)`` is ``diag(e^{-it/2}, e^{it/2})``). The bodies in the
-  vendored stdgates.inc carry ``gphase`` calls that disagree with those matrices (``x`` would be
-  ``-iX``); like Qiskit, qbridge does not read them. The gates are available only after the
-  ``include``; ``U``, ``gphase`` (and ``CX`` in OpenQASM 2) always are. ``u1``, ``u2``, ``u3``,
-  ``phase``, ``cphase``, ``CX``, ``cu``, ``cu1``, ``cu3``, ``csx`` map to qbridge gates exactly.
-- A ``gate`` definition whose name, arity and matrix (up to global phase, checked numerically at
-  probe parameter values) match a qbridge library gate becomes that gate: this is how ``sxdg``,
-  ``rzz``, ... written by qbridge or Qiskit come back as themselves (OpenQASM 2 definitions, and
-  Qiskit's exporter, ignore global phase, so only the name carries it). Any other definition is
-  expanded inline, with the ``gphase`` of its body tracked exactly.
-- Modifiers: ``inv @``, ``pow(k) @`` (integer or real constant ``k``), ``ctrl @``/``ctrl(n) @``/
-  ``negctrl @`` on any gate, at bounded cost (:mod:`qbridge.ir.modifiers`): ``pow(k)`` is one
-  instruction (a scaled rotation angle, or the matrix power) whatever ``k``; ``ctrl(n)`` grows
-  polynomially in ``n`` (``ctrl(11) @ x`` is 463 Toffolis and rotations), without ancillas.
-- Gate names and value names (registers, inputs, constants) are kept apart, so a program may
-  declare ``input float[64] x;`` next to the ``x`` gate (Qiskit's importer refuses that).
-- Registers (``qubit[n] q;``, ``qubit q;``, ``qreg q[n];``) are flattened in declaration order;
-  hardware qubits ``$k`` are accepted in programs that declare no registers. Gates broadcast over
-  registers, indices may be negative, ranges (``q[0:2]``) or sets (``q[{0, 2}]``).
-- Parameters: ``input float[64] name;`` (or ``angle``) becomes a free :class:`Parameter` (an
-  input that no gate uses is not kept: a circuit's parameters are the ones its gates use);
-  expressions may use ``pi``/``π``, ``tau``/``τ``, ``euler``/``ℇ``, ``const`` declarations, the
-  four operations, ``**``, unary minus and ``sin cos tan arcsin arccos arctan exp ln sqrt`` of
-  constants. Parameters may only enter linearly (qbridge expressions are linear); arithmetic is
-  real (``1/2`` is 0.5), and ``^`` is a power in OpenQASM 2.
-- Measurements must be terminal; classical bits are numbered over the ``bit``/``creg`` registers
-  in declaration order, and ``circuit.measured_qubits`` lists the measured qubits by bit number
-  (bits never written are skipped).
-- Errors: :class:`~qbridge.exceptions.QasmError` for a program that is malformed (syntax, unknown
-  gate or identifier, wrong arity, qubit out of range, redefinition, non-linear parameter use);
-  :class:`QasmUnsupportedError`, a subclass of both ``QasmError`` and
-  :class:`~qbridge.exceptions.UnsupportedFeatureError`, for valid OpenQASM that a qbridge circuit
-  cannot hold (mid-circuit measurement, ``if``, ``reset``, loops, subroutines, timing). Both carry
-  ``line`` and ``column`` (1-based) and name them in the message.
+Why this file is long (about 800 lines): one visitor class holds the state every statement kind
+reads and writes (registers, scopes, the gate table, measurements); split across modules it
+would pass that state around instead of owning it. Expressions, gate tables and export live
+beside it.
 """
 
 from __future__ import annotations
@@ -73,354 +15,37 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import re
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
-import numpy as np
-
-from ..exceptions import (
+from ...exceptions import (
     ArgumentTypeError,
     ParameterError,
     QasmError,
     QBridgeError,
-    ResourceLimitError,
-    UnsupportedFeatureError,
 )
-from .circuit import Circuit, Instruction
-from .gates import GATES, PI, gate_matrix, zyz_angles
-from .modifiers import ModifierError, control_ops, invert_ops, pow_ops
-from .unitary import ops_unitary
-from .parameters import Parameter, ParameterExpression, ParamValue, as_param_value
+from ..circuit import Circuit, Instruction
+from ..gates import GATES, PI, gate_matrix
+from ..modifiers import ModifierError, control_ops, invert_ops, pow_ops
+from ..parameters import Parameter, ParameterExpression, ParamValue, as_param_value
+from ..unitary import ops_unitary
+from openqasm3.visitor import QASMVisitor
 
-__all__ = ["to_qasm", "from_qasm", "from_qasm_file", "QasmUnsupportedError", "QasmLimitError", "STDGATES"]
-
-
-class QasmUnsupportedError(UnsupportedFeatureError, QasmError):
-    """Valid OpenQASM that a qbridge circuit cannot represent (``except QasmError`` catches it too)."""
-
-
-class QasmLimitError(QasmError, ResourceLimitError):
-    """A program beyond a documented cap (qbridge.limits): both a QasmError and a ResourceLimitError."""
-
-
-# Gate names defined by OpenQASM 3's stdgates.inc.
-STDGATES = frozenset(
-    "p x y z h s sdg t tdg sx rx ry rz cx cy cz cp crx cry crz ch swap ccx cswap cu "
-    "CX phase cphase id u1 u2 u3".split()
+from .errors import STDGATES, QasmLimitError, QasmUnsupportedError
+from .export import _NAME_ANNOTATION
+from .gates import (
+    _ALWAYS_V2,
+    _ALWAYS_V3,
+    _PROBES,
+    _QELIB1_TABLE,
+    _STDGATES_TABLE,
+    Expansion,
+    Op,
+    _Builtin,
+    _equal_up_to_phase,
+    _probe,
+    _qelib1_definitions,
 )
-
-# -- export ----------------------------------------------------------------------------------
-
-# Exact definitions (global phase included) of the library gates stdgates.inc lacks. Each body
-# uses stdgates.inc gates only; tests check each against the library matrix, phase included.
-_HAND_DEFINITIONS: dict[str, str] = {
-    "sxdg": "gate sxdg a { s a; h a; s a; gphase(-pi/4); }",
-    "rzz": "gate rzz(theta) a, b { cx a, b; rz(theta) b; cx a, b; }",
-    "rxx": "gate rxx(theta) a, b { h a; h b; cx a, b; rz(theta) b; cx a, b; h a; h b; }",
-    "ryy": (
-        "gate ryy(theta) a, b { rx(pi/2) a; rx(pi/2) b; cx a, b; rz(theta) b; cx a, b; "
-        "rx(-pi/2) a; rx(-pi/2) b; }"
-    ),
-}
-_EXPORT_AS = {"u": "U"}  # library gates written under another (built-in) name
-_NAME_ANNOTATION = "@qbridge.parameter"  # on an input: the qbridge name of the parameter
-
-
-def _format_param(value: ParamValue, alias: dict[str, str] | None = None) -> str:
-    """Exact text of a float or linear expression (``repr`` keeps every bit of a float)."""
-    if isinstance(value, ParameterExpression) and not value.is_constant():
-        parts = []
-        for name, coeff in value.terms:
-            name = alias.get(name, name) if alias else name
-            parts.append(name if coeff == 1.0 else f"-{name}" if coeff == -1.0 else f"{coeff!r}*{name}")
-        if value.const != 0.0:
-            parts.append(repr(value.const))
-        text = parts[0]
-        for part in parts[1:]:
-            text += f" - {part[1:]}" if part.startswith("-") else f" + {part}"
-        return text
-    return repr(float(value.const if isinstance(value, ParameterExpression) else value))
-
-
-def _generated_definition(name: str) -> str:
-    """A definition written from the gate's own decomposition rule (for gates added later)."""
-    gate = GATES[name]
-    if gate.rule is None:
-        raise UnsupportedFeatureError(
-            f"gate {name!r} is not in stdgates.inc and has no decomposition to write a "
-            "definition from; decompose the circuit first (circuit.decompose(['u', 'cx']))",
-            instruction=name,
-        )
-    pnames = [f"p{i}" for i in range(gate.num_params)]
-    qnames = [f"a{i}" for i in range(gate.num_qubits)]
-    ops, phase = gate.decompose(tuple(Parameter(p) for p in pnames))
-    body = [
-        _gate_call(sub, [qnames[i] for i in local], [as_param_value(p) for p in params])
-        for sub, local, params in ops
-    ]
-    phase = as_param_value(phase)
-    if phase != 0.0:
-        body.append(f"gphase({_format_param(phase)});")
-    head = f"gate {name}({', '.join(pnames)})" if pnames else f"gate {name}"
-    return f"{head} {', '.join(qnames)} {{ {' '.join(body)} }}"
-
-
-def _definition_of(name: str) -> str:
-    return _HAND_DEFINITIONS.get(name) or _generated_definition(name)
-
-
-def _needed_definitions(names: Iterable[str]) -> list[str]:
-    """Definitions of the non-stdgates gates in ``names``, each after the ones it uses."""
-    out: list[str] = []
-    done: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in done or name in STDGATES or name in _EXPORT_AS:
-            return
-        done.add(name)
-        text = _definition_of(name)
-        called = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text.split("{", 1)[1]))
-        for other in sorted(called & set(GATES) - {name}):  # gates the body calls come first
-            visit(other)
-        out.append(text)
-
-    for n in names:
-        visit(n)
-    return out
-
-
-def _gate_call(name: str, qubits: Sequence[str], params: Sequence[ParamValue],
-               alias: dict[str, str] | None = None) -> str:
-    name = _EXPORT_AS.get(name, name)
-    args = f"({', '.join(_format_param(p, alias) for p in params)})" if params else ""
-    return f"{name}{args} {', '.join(qubits)};"
-
-
-def _fresh(base: str, taken: set[str]) -> str:
-    name, i = base, 0
-    while name in taken:
-        i += 1
-        name = f"{base}{i}"
-    return name
-
-
-def to_qasm(circuit: Circuit, version: int = 3) -> str:
-    """The circuit as an OpenQASM 3 program (see the module docstring for the mapping)."""
-    if not isinstance(circuit, Circuit):
-        raise TypeError(f"to_qasm expects a Circuit, got {type(circuit).__name__}")
-    if version != 3:
-        raise ValueError(
-            f"OpenQASM {version} export is not supported: qbridge writes OpenQASM 3 "
-            "(it reads OpenQASM 2 and 3)"
-        )
-    phase: ParamValue = circuit.global_phase
-    ops: list[Instruction] = []
-    for op in circuit:
-        if op.name == "unitary":
-            if len(op.qubits) != 1:
-                raise UnsupportedFeatureError(
-                    f"a {len(op.qubits)}-qubit unitary matrix has no OpenQASM form; write it as "
-                    "gates, or save the circuit with to_json() instead",
-                    instruction="unitary",
-                )
-            theta, phi, lam, ph = zyz_angles(op.matrix_array())
-            ops.append(Instruction("u", op.qubits, (theta, phi, lam)))
-            phase = phase + ph
-        elif op.name == "amplitude_encode":
-            if isinstance(op.source, str):
-                raise UnsupportedFeatureError(
-                    f"amplitude_encode of the run-time input {op.source!r} has no OpenQASM form "
-                    "(OpenQASM cannot prepare a state from an input array); bind the input first "
-                    "(qbridge.ir.stateprep.bind_inputs) to export its state preparation as gates, "
-                    "or save the circuit with to_json() instead",
-                    instruction="amplitude_encode",
-                )
-            from .stateprep import state_preparation_ops
-
-            prep, ph = state_preparation_ops(op.source, op.qubits)
-            ops.extend(prep)
-            phase = phase + ph
-        else:
-            ops.append(op)
-    phase = as_param_value(phase)
-
-    definitions = _needed_definitions(dict.fromkeys(op.name for op in ops if op.name in GATES))
-    params = circuit.parameter_names
-    # OpenQASM has one namespace for gates and variables: a parameter named like a gate ("x",
-    # "t", "p") is declared under a fresh name, its qbridge name kept in an annotation that
-    # other tools ignore
-    gate_names = set(GATES) | STDGATES | {"U", "gphase"}
-    taken = set(params) | gate_names
-    qreg = _fresh("q", taken)
-    creg = _fresh("c", taken | {qreg})
-    taken |= {qreg, creg}
-    alias: dict[str, str] = {}
-    for name in params:
-        if name in gate_names:
-            alias[name] = _fresh(f"{name}_", taken)
-            taken.add(alias[name])
-    lines = ["OPENQASM 3.0;", 'include "stdgates.inc";', *definitions]
-    for name in params:
-        if name in alias:
-            lines.append(f"{_NAME_ANNOTATION} {name}")
-        lines.append(f"input float[64] {alias.get(name, name)};")
-    lines.append(f"qubit[{circuit.num_qubits}] {qreg};")
-    bit_of = {q: i for i, q in enumerate(circuit.measured_qubits)}
-    if bit_of:
-        lines.append(f"bit[{len(bit_of)}] {creg};")
-    if phase != 0.0:
-        lines.append(f"gphase({_format_param(phase, alias)});")
-    for op in ops:
-        qs = [f"{qreg}[{q}]" for q in op.qubits]
-        if op.name == "barrier":
-            lines.append(f"barrier {', '.join(qs)};")
-        elif op.name == "measure":
-            # one line per instruction: import regroups the statements of a line
-            lines.append(" ".join(f"{creg}[{bit_of[q]}] = measure {qreg}[{q}];" for q in op.qubits))
-        else:
-            lines.append(_gate_call(op.name, qs, op.params, alias))
-    return "\n".join(lines) + "\n"
-
-
-# -- import: the gate library as seen from a program -----------------------------------------
-
-# Ops are (qbridge gate name, local qubit indices, params); a gate expands to (ops, phase).
-Op = tuple[str, tuple[int, ...], tuple[ParamValue, ...]]
-Expansion = tuple[list[Op], ParamValue]
-
-
-@dataclass(frozen=True)
-class _Builtin:
-    num_params: int
-    num_qubits: int
-    expand: Callable[[tuple[ParamValue, ...]], Expansion]
-
-
-def _same(name: str) -> _Builtin:
-    g = GATES[name]
-    return _Builtin(g.num_params, g.num_qubits, lambda ps: ([(name, tuple(range(g.num_qubits)), ps)], 0.0))
-
-
-def _one(name: str, nq: int, npar: int, build: Callable[[tuple], list[Op]]) -> _Builtin:
-    return _Builtin(npar, nq, lambda ps: (build(ps), 0.0))
-
-
-def _controlled_u(ps: tuple) -> list[Op]:
-    """Controlled-U(theta, phi, lam) on (control 0, target 1), exact."""
-    return _control([("u", (1,), tuple(ps))], 0.0, 0)
-
-
-_STD_SAME = [n for n in GATES if n in STDGATES]  # every library gate of stdgates.inc, same name
-
-_STDGATES_TABLE: dict[str, _Builtin] = {n: _same(n) for n in _STD_SAME}
-_STDGATES_TABLE.update(
-    {
-        "CX": _one("CX", 2, 0, lambda ps: [("cx", (0, 1), ())]),
-        "phase": _one("phase", 1, 1, lambda ps: [("p", (0,), ps)]),
-        "cphase": _one("cphase", 2, 1, lambda ps: [("cp", (0, 1), ps)]),
-        "u1": _one("u1", 1, 1, lambda ps: [("p", (0,), ps)]),
-        "u2": _one("u2", 1, 2, lambda ps: [("u", (0,), (PI / 2, ps[0], ps[1]))]),
-        "u3": _one("u3", 1, 3, lambda ps: [("u", (0,), ps)]),
-        # cu(theta, phi, lam, gamma) = |0><0| x I + e^{i gamma} |1><1| x U(theta, phi, lam)
-        "cu": _one("cu", 2, 4, lambda ps: [("p", (0,), (ps[3],))] + _controlled_u(ps[:3])),
-    }
-)
-
-_QELIB1_TABLE: dict[str, _Builtin] = {
-    n: _same(n)
-    for n in "id p x y z h s sdg t tdg rx ry rz sx sxdg cx cz cy swap ch ccx cswap crx cry crz "
-    "cp rxx rzz".split()
-}
-_QELIB1_TABLE.update(
-    {
-        "u": _same("u"),
-        "u3": _STDGATES_TABLE["u3"],
-        "u2": _STDGATES_TABLE["u2"],
-        "u1": _STDGATES_TABLE["u1"],
-        "u0": _one("u0", 1, 1, lambda ps: []),  # an idle of gamma time units: the identity
-        "cu1": _STDGATES_TABLE["cphase"],
-        "cu3": _one("cu3", 2, 3, _controlled_u),
-        "cu": _STDGATES_TABLE["cu"],
-        # controlled-(e^{i pi/4} RX(pi/2))
-        "csx": _one("csx", 2, 0, lambda ps: _control([("sx", (1,), ())], 0.0, 0)),
-    }
-)
-# qelib1.inc gates that are not qbridge gates: their qelib1.inc bodies are exact for the matrices
-# Qiskit gives them (the tests compare), so they are read as ordinary definitions.
-_QELIB1_SOURCE = """
-gate rccx a,b,c { u2(0,pi) c; u1(pi/4) c; cx b, c; u1(-pi/4) c; cx a, c; u1(pi/4) c; cx b, c;
-  u1(-pi/4) c; u2(0,pi) c; }
-gate rc3x a,b,c,d { u2(0,pi) d; u1(pi/4) d; cx c,d; u1(-pi/4) d; u2(0,pi) d; cx a,d; u1(pi/4) d;
-  cx b,d; u1(-pi/4) d; cx a,d; u1(pi/4) d; cx b,d; u1(-pi/4) d; u2(0,pi) d; u1(pi/4) d; cx c,d;
-  u1(-pi/4) d; u2(0,pi) d; }
-gate c3x a,b,c,d { h d; p(pi/8) a; p(pi/8) b; p(pi/8) c; p(pi/8) d; cx a, b; p(-pi/8) b; cx a, b;
-  cx b, c; p(-pi/8) c; cx a, c; p(pi/8) c; cx b, c; p(-pi/8) c; cx a, c; cx c, d; p(-pi/8) d;
-  cx b, d; p(pi/8) d; cx c, d; p(-pi/8) d; cx a, d; p(pi/8) d; cx c, d; p(-pi/8) d; cx b, d;
-  p(pi/8) d; cx c, d; p(-pi/8) d; cx a, d; h d; }
-gate c3sqrtx a,b,c,d { h d; cu1(pi/8) a,d; h d; cx a,b; h d; cu1(-pi/8) b,d; h d; cx a,b; h d;
-  cu1(pi/8) b,d; h d; cx b,c; h d; cu1(-pi/8) c,d; h d; cx a,c; h d; cu1(pi/8) c,d; h d; cx b,c;
-  h d; cu1(-pi/8) c,d; h d; cx a,c; h d; cu1(pi/8) c,d; h d; }
-gate c4x a,b,c,d,e { h e; cu1(pi/2) d,e; h e; c3x a,b,c,d; h e; cu1(-pi/2) d,e; h e; c3x a,b,c,d;
-  c3sqrtx a,b,c,e; }
-"""
-
-@lru_cache(maxsize=1)
-def _qelib1_definitions() -> tuple:
-    """The parsed qelib1.inc definitions above (parsing is the slow part of import; never mutated)."""
-    import openqasm3
-
-    return tuple(openqasm3.parse(_QELIB1_SOURCE).statements)
-
-
-_ALWAYS_V3 = {"U": _one("U", 1, 3, lambda ps: [("u", (0,), ps)])}
-_ALWAYS_V2 = {"U": _ALWAYS_V3["U"], "CX": _STDGATES_TABLE["CX"]}
-
-# Gates whose controlled form is itself a library gate; the others are controlled through
-# their decomposition, which always ends in these (u -> rz, ry; cx -> ccx; p -> cp).
-_DIRECT_CONTROL = {
-    "x": "cx", "y": "cy", "z": "cz", "h": "ch", "rx": "crx", "ry": "cry", "rz": "crz",
-    "p": "cp", "swap": "cswap", "cx": "ccx",
-}
-
-
-def _is_zero(value: ParamValue) -> bool:
-    return not isinstance(value, ParameterExpression) and value == 0.0
-
-
-def _control(ops: list[Op], phase: ParamValue, ctrl: int) -> list[Op]:
-    """The ops controlled by local qubit ``ctrl``; the phase becomes a phase gate on it."""
-    out: list[Op] = []
-    for name, qs, ps in ops:
-        if name == "id":
-            continue
-        if name in _DIRECT_CONTROL:
-            out.append((_DIRECT_CONTROL[name], (ctrl, *qs), ps))
-            continue
-        sub, ph = GATES[name].decompose(ps)
-        out += _control(
-            [(n, tuple(qs[i] for i in local), tuple(as_param_value(p) for p in sps)) for n, local, sps in sub],
-            as_param_value(ph),
-            ctrl,
-        )
-    if not _is_zero(phase):
-        out.append(("p", (ctrl,), (phase,)))
-    return out
-
-
-def _equal_up_to_phase(a: np.ndarray, b: np.ndarray, atol: float = 1e-9) -> bool:
-    idx = np.unravel_index(np.argmax(np.abs(b)), b.shape)
-    ratio = a[idx] / b[idx]
-    return abs(abs(ratio) - 1.0) < atol and bool(np.max(np.abs(a - ratio * b)) < atol)
-
-
-# Parameter values at which a definition is compared with a library gate of the same name.
-_PROBES = ((0.7231, -1.3142, 2.2351, 0.4187), (-2.6113, 0.9327, -0.3519, 1.8862))
-
-
-def _probe(i: int, n: int) -> tuple[float, ...]:
-    return tuple(_PROBES[i][j % 4] + 0.1 * (j // 4) for j in range(n))
 
 # -- import: expressions ---------------------------------------------------------------------
 
@@ -441,7 +66,10 @@ class _GateDefinition:
     library: str | None = None  # the qbridge gate this definition is recognised as
 
 
-class _Importer:
+class _Importer(QASMVisitor):
+    """One program's import: ``visit_<Statement>`` per supported statement kind; ``generic_visit``
+    refuses the others with the reason."""
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.version = 3
@@ -506,7 +134,7 @@ class _Importer:
             self.gates[name] = b
             self.gate_lines[name] = 0
         for stmt in program.statements:
-            self.statement(stmt)
+            self.visit(stmt)
         return self.build()
 
     def _syntax_error(self, exc: Exception) -> QasmError:
@@ -540,13 +168,10 @@ class _Importer:
             hint += f" ({detail})"
         return QasmError(f"OpenQASM line {line}, column {col}: syntax error{hint}", line=line, column=col)
 
-    def statement(self, stmt) -> None:
+    def generic_visit(self, stmt, context=None) -> None:
+        """A statement kind without a ``visit_`` method: refused with the reason (or ignored: pragmas)."""
         ast = self.ast
         kind = type(stmt).__name__
-        handler = getattr(self, f"on_{kind}", None)
-        if handler is not None:
-            handler(stmt)
-            return
         reasons = {
             "BranchingStatement": "classical control ('if') is not supported: qbridge circuits have no "
             "feed-forward; remove the condition or run the branches as separate circuits",
@@ -590,7 +215,7 @@ class _Importer:
             raise self.error(node, f"redefinition of {name!r}{where}")
         self.names[name] = self._where(node)[0] or 0
 
-    def on_Include(self, stmt) -> None:
+    def visit_Include(self, stmt) -> None:
         name = stmt.filename
         if name in self.includes:
             return
@@ -614,7 +239,7 @@ class _Importer:
             for definition in _qelib1_definitions():
                 self.define(definition, line=line)
 
-    def on_QubitDeclaration(self, stmt) -> None:
+    def visit_QubitDeclaration(self, stmt) -> None:
         if self.physical:
             raise self.error(stmt, "a program that uses hardware qubits ($0, $1, ...) cannot also declare qubits")
         name = stmt.qubit.name
@@ -628,7 +253,7 @@ class _Importer:
 
     def check_size(self, stmt, name: str, total: int, what: str) -> None:
         """Refuse a declaration beyond the documented cap before its register is built."""
-        from ..limits import MAX_PROGRAM_QUBITS
+        from ...limits import MAX_PROGRAM_QUBITS
 
         if total > MAX_PROGRAM_QUBITS:
             raise self.error(
@@ -637,7 +262,7 @@ class _Importer:
                 f"simulator or device runs that many: declare fewer {what}", QasmLimitError,
             )
 
-    def on_ClassicalDeclaration(self, stmt) -> None:
+    def visit_ClassicalDeclaration(self, stmt) -> None:
         ast = self.ast
         if not isinstance(stmt.type, ast.BitType):
             raise self.unsupported(
@@ -659,7 +284,7 @@ class _Importer:
             else:
                 raise self.unsupported(stmt, "initialising bits with a value is not supported")
 
-    def on_IODeclaration(self, stmt) -> None:
+    def visit_IODeclaration(self, stmt) -> None:
         ast = self.ast
         name = stmt.identifier.name
         if stmt.io_identifier != ast.IOKeyword.input:
@@ -679,7 +304,7 @@ class _Importer:
         except ParameterError as exc:
             raise self.error(stmt, f"input {name!r} cannot be a qbridge parameter: {exc}") from None
 
-    def on_ConstantDeclaration(self, stmt) -> None:
+    def visit_ConstantDeclaration(self, stmt) -> None:
         name = stmt.identifier.name
         self.declare(stmt, name)
         value = self.value(stmt.init_expression, self.global_scope(), stmt)
@@ -687,7 +312,7 @@ class _Importer:
             raise self.error(stmt, f"constant {name!r} depends on an input parameter; constants must be constant")
         self.consts[name] = value
 
-    def on_QuantumGateDefinition(self, stmt) -> None:
+    def visit_QuantumGateDefinition(self, stmt) -> None:
         self.define(stmt)
 
     def define(self, stmt, line: int | None = None) -> None:
@@ -903,7 +528,7 @@ class _Importer:
         return [first + i for i in self.indices(operand, size, name)]
 
     # -- quantum statements -----------------------------------------------------------------
-    def on_QuantumGate(self, stmt) -> None:
+    def visit_QuantumGate(self, stmt) -> None:
         operands = [self.qubits_of(q) for q in stmt.qubits]
         params = tuple(self.value(a, self.global_scope(), stmt) for a in stmt.arguments)
         for qubits in self.broadcast(stmt, operands):
@@ -911,7 +536,7 @@ class _Importer:
             self.emit(stmt, ops, qubits)
             self.phase = as_param_value(self.phase + phase)
 
-    def on_QuantumPhase(self, stmt) -> None:
+    def visit_QuantumPhase(self, stmt) -> None:
         operands = [self.qubits_of(q) for q in stmt.qubits]
         angle = self.value(stmt.argument, self.global_scope(), stmt)
         if not stmt.qubits:
@@ -936,7 +561,7 @@ class _Importer:
 
     def emit(self, stmt, ops: list[Op], qubits: list[int]) -> None:
         line = self._where(stmt)[0] or 0
-        from ..limits import MAX_PROGRAM_INSTRUCTIONS
+        from ...limits import MAX_PROGRAM_INSTRUCTIONS
 
         if len(self.ops) + len(ops) > MAX_PROGRAM_INSTRUCTIONS:
             raise self.error(
@@ -1104,7 +729,7 @@ class _Importer:
                 raise self.unsupported(stmt, f"{type(stmt).__name__} is not allowed in a gate body")
         return ops, phase
 
-    def on_QuantumBarrier(self, stmt) -> None:
+    def visit_QuantumBarrier(self, stmt) -> None:
         if not stmt.qubits:
             qubits = list(range(self.num_qubits))
         else:
@@ -1112,7 +737,7 @@ class _Importer:
         if qubits:
             self.ops.append((Instruction("barrier", tuple(qubits)), self._where(stmt)[0] or 0))
 
-    def on_QuantumMeasurementStatement(self, stmt) -> None:
+    def visit_QuantumMeasurementStatement(self, stmt) -> None:
         self.measure(stmt, stmt.measure.qubit, stmt.target)
 
     def measure(self, stmt, qubit_operand, target) -> None:
@@ -1180,7 +805,7 @@ def from_qasm(text: str) -> Circuit:
             "gate (OPENQASM 3.0; include \"stdgates.inc\"; qubit[1] q; h q[0];)",
             line=None, column=None,
         )
-    from .qasm_stream import STREAM_THRESHOLD, stream_from_qasm, streamable
+    from ..qasm_stream import STREAM_THRESHOLD, stream_from_qasm, streamable
 
     if len(text) >= STREAM_THRESHOLD and streamable(text):  # large flat programs (qasm_stream)
         circuit = stream_from_qasm(text)
