@@ -49,6 +49,7 @@ from ..exceptions import (
 from ..ir.circuit import Circuit, Instruction, _matrix_tuple, normalize_amplitudes
 from ..ir.observables import PauliSum
 from ..ir.parameters import ParameterExpression, _RESERVED
+from ..ir.stateprep import cascade_angles, gray_schedule
 
 __all__ = [
     "expand_symbolic_u",
@@ -280,7 +281,7 @@ class QiskitTemplate:
         phase = np.zeros(batch)
         for slot in self.slots:
             vecs = encoding_rows(inputs[slot.source], 2 ** len(slot.qubits), batch)
-            ry, rz, ph = _cascade_angles(vecs, len(slot.qubits), self.phases)
+            ry, rz, ph = cascade_angles(vecs, len(slot.qubits), self.phases)
             for names, angles in zip(slot.ry, ry):
                 for j, name in enumerate(names):
                     values[name] = angles[:, j]
@@ -311,56 +312,6 @@ def needs_phases(inputs: Mapping[str, Any]) -> bool:
     return False
 
 
-def _gray_schedule(k: int) -> list[int]:
-    """For a uniformly controlled rotation with k controls: after rotation i, the control
-    (index into the controls list) whose CNOT comes next (Gray code order, as qbridge.ir.stateprep)."""
-    size = 2**k
-    gray = [i ^ (i >> 1) for i in range(size)]
-    out = []
-    for i in range(size):
-        bit = (gray[i] ^ gray[(i + 1) % size]).bit_length() - 1
-        out.append(k - 1 - bit)
-    return out
-
-
-def _ucr_matrix(k: int) -> np.ndarray:
-    """M with alphas = angles @ M for a uniformly controlled rotation with k controls."""
-    size = 2**k
-    gray = [i ^ (i >> 1) for i in range(size)]
-    signs = np.array([[(-1) ** bin(g & j).count("1") for g in gray] for j in range(size)], dtype=float)
-    return signs / size
-
-
-def _cascade_angles(vecs: np.ndarray, k: int, phases: bool) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Rotation angles of the Möttönen cascade for each row of ``vecs`` (B, 2^k).
-
-    Returns the RY angles per level (level l: (B, 2^l), already mixed for the Gray-code CNOT
-    pattern), the RZ angles per level in application order (levels k-1 .. 0) and the global
-    phase (B,) the rotations leave out. Mirrors :func:`qbridge.ir.stateprep.state_preparation_ops`
-    but keeps every rotation (zero angles included) so the circuit's shape is data-independent.
-    """
-    B = vecs.shape[0]
-    mags = np.abs(vecs)
-    probs = mags**2
-    ry = []
-    for level in range(k):
-        block = probs.reshape(B, 2**level, 2, -1).sum(axis=3)  # (B, prefix, bit l)
-        angles = 2 * np.arctan2(np.sqrt(block[:, :, 1]), np.sqrt(block[:, :, 0]))
-        ry.append(angles @ _ucr_matrix(level))
-    rz = []
-    if phases:
-        omega = np.where(mags > 1e-12, np.angle(vecs), 0.0)
-        for level in reversed(range(k)):
-            pairs = omega.reshape(B, -1, 2)
-            diff = pairs[:, :, 1] - pairs[:, :, 0]
-            rz.append(diff @ _ucr_matrix(level))
-            omega = pairs.mean(axis=2)
-        phase = omega[:, 0]
-    else:
-        phase = np.zeros(B)
-    return ry, rz, phase
-
-
 def _append_ucr(qc: QuantumCircuit, gate: str, params: Sequence[Any], controls: Sequence[int], target: int) -> None:
     """Uniformly controlled RY/RZ in qbridge qubit indices (one rotation per control pattern)."""
     k = len(controls)
@@ -368,7 +319,7 @@ def _append_ucr(qc: QuantumCircuit, gate: str, params: Sequence[Any], controls: 
     if k == 0:
         rot(params[0], target)
         return
-    for i, nxt in enumerate(_gray_schedule(k)):
+    for i, nxt in enumerate(gray_schedule(k)):
         rot(params[i], target)
         qc.cx(controls[nxt], target)
 
