@@ -214,3 +214,19 @@ def test_encoding_names_and_registers():
         Circuit(3).amplitude_encode("x", [0]).amplitude_encode("x", [1, 2]).inputs
     with pytest.raises(GateError, match="must be bound"):
         Circuit(2).amplitude_encode("x").decompose({"u", "cx"})
+
+
+def test_one_cascade_serves_single_rows_and_batches():
+    """The Qiskit interop binds the batched angles of the same cascade that state_preparation_ops
+    emits: per-row results equal the batched ones."""
+    from qbridge.ir.stateprep import cascade_angles, gray_schedule
+
+    assert gray_schedule(2) == [1, 0, 1, 0] and gray_schedule(0) == [0]
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(5, 8)) + 1j * rng.normal(size=(5, 8))
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ry, rz, phase = cascade_angles(vecs, 3)
+    for b in range(5):
+        ry1, rz1, ph1 = cascade_angles(vecs[b:b + 1], 3)
+        assert all(np.allclose(a[b], c[0]) for a, c in zip(ry, ry1))
+        assert all(np.allclose(a[b], c[0]) for a, c in zip(rz, rz1)) and np.isclose(phase[b], ph1[0])
