@@ -78,3 +78,20 @@ def test_plans_are_cached_per_circuit_without_writing_into_it():
     del c
     gc.collect()
     assert len(fastpath._BY_OBJECT) == before - 1  # the entry goes with the circuit
+
+
+def test_one_expansion_of_a_task_for_shots_everywhere():
+    """What a shot-based run sends is computed once (Task.measurement_tasks): the cost estimate
+    and the dry-run plan count exactly the circuits the run executes."""
+    from qbridge import RunConfig, Task, get_backend
+    from qbridge.jobs import plan_run
+    from qbridge.jobs.cost import count_executables
+
+    task = Task(Circuit(3).h(0).cx(0, 1).cx(1, 2), observables=["ZZI", "XXI", "IZZ", "III", "YIY"])
+    groups = task.measurement_tasks()
+    assert [basis for basis, _, _ in groups] and all(not t.observables for _, _, t in groups)
+    assert {w for _, words, _ in groups for w in words} == {"ZZI", "XXI", "IZZ", "YIY"}
+    assert count_executables([task], 100) == len(groups)
+    plan = plan_run(get_backend("torch"), [task], RunConfig(shots=100))
+    assert len(plan.compiled) == len(groups)
+    assert Task(Circuit(1).h(0), observables=["I"]).measurement_tasks() == []

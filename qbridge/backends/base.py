@@ -37,6 +37,7 @@ from ..exceptions import (
     ValidationError,
 )
 from ..ir.circuit import Circuit
+from ..ir.measurement import measurement_circuit, qubitwise_groups
 from ..ir.observables import PauliSum, as_pauli_sum
 
 __all__ = [
@@ -329,6 +330,14 @@ class Task:
 
     def with_circuit(self, circuit: Circuit) -> "Task":
         return replace(self, circuit=circuit)
+
+    def measurement_tasks(self) -> list[tuple[str, list[str], "Task"]]:
+        """What a shot-based run of this task sends: per qubit-wise commuting group of its
+        observables, ``(basis, Pauli strings, task)`` with the basis change appended and no
+        observables (none for observables of identity terms only). The one place that expands
+        a task this way (estimation, cost estimates, dry-run plans)."""
+        return [(basis, words, replace(self, circuit=measurement_circuit(self.circuit, basis), observables=()))
+                for basis, words in qubitwise_groups(self.observables)]
 
 
 def as_task(task: Any) -> Task:

@@ -192,32 +192,19 @@ def count_executables(tasks: Sequence[Any], shots: int | None) -> int:
     With shots, each task's observables are measured in qubit-wise commuting groups, one circuit
     per group (a task with only identity terms sends nothing); every batch row is one execution.
     """
-    from ..backends.base import as_task
-    from ..primitives.estimation import qubitwise_groups
-
-    n = 0
-    for t in tasks:
-        task = as_task(t)
-        groups = len(qubitwise_groups(task.observables)) if (shots is not None and task.observables) else 1
-        n += groups * task.batch_size
-    return n
+    return sum(n for _, n in expand_executions(tasks, shots))
 
 
 def expand_executions(tasks: Sequence[Any], shots: int | None) -> list[tuple[Any, int]]:
     """(task of one circuit that is sent, its executions): each measurement-group circuit of a task
     with observables and shots, with the task's batch rows. Sums to :func:`count_executables`."""
-    from dataclasses import replace
-
     from ..backends.base import as_task
-    from ..primitives.estimation import measurement_circuit, qubitwise_groups
 
     out: list[tuple[Any, int]] = []
     for t in tasks:
         task = as_task(t)
         if shots is not None and task.observables:
-            for basis, _ in qubitwise_groups(task.observables):
-                out.append((replace(task, circuit=measurement_circuit(task.circuit, basis), observables=()),
-                            task.batch_size))
+            out += [(sub, task.batch_size) for _, _, sub in task.measurement_tasks()]
         else:
             out.append((task, task.batch_size))
     return out

@@ -16,7 +16,7 @@ estimated and checked on its own, as the adapters check each submission when it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from .cost import Budget, CostEstimate, estimate_cost
@@ -94,7 +94,6 @@ def plan_run(backend: Any, tasks: Sequence[Any], config: Any, *, store: Any = No
     """
     from ..backends.base import as_task
     from ..mitigation.pipeline import wants_pipeline
-    from ..primitives.estimation import measurement_circuit, qubitwise_groups
 
     task_list = [as_task(t) for t in tasks]
     estimate = estimate_cost(task_list, backend, config.shots)
@@ -110,8 +109,7 @@ def plan_run(backend: Any, tasks: Sequence[Any], config: Any, *, store: Any = No
     if compile:
         for i, task in enumerate(task_list):
             if config.shots is not None and task.observables:
-                expanded = [replace(task, circuit=measurement_circuit(task.circuit, basis), observables=())
-                            for basis, _ in qubitwise_groups(task.observables)]
+                expanded = [sub for _, _, sub in task.measurement_tasks()]
             else:
                 expanded = [task]
             for t in expanded:

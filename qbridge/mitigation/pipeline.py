@@ -56,7 +56,7 @@ import numpy as np
 from ..exceptions import JobError, ValidationError
 from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum
-from ..primitives.estimation import measurement_circuit, qubitwise_groups
+from ..ir.measurement import measurement_circuit, qubitwise_groups
 from .allocation import ALLOCATIONS, allocate_shots, group_weights, predicted_stderr, split_into_copies
 from .native import native_mitigation
 from .readout import (

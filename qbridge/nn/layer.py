@@ -434,7 +434,7 @@ class QuantumLayer(nn.Module):
         sent. ``print(layer.preview(32))`` shows a summary; ``.cost`` is filled by the layer's
         ``cost_estimator`` (None for now).
         """
-        from ..primitives.estimation import qubitwise_groups
+        from ..ir.measurement import qubitwise_groups
 
         if batch_size < 1:
             raise ValueError("batch_size must be positive")

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..exceptions import JobError
-from ..ir.circuit import Circuit
+from ..ir.measurement import measurement_circuit, qubitwise_groups
 from ..ir.observables import PauliSum, PauliTerm
 
 __all__ = [
@@ -29,46 +29,6 @@ __all__ = [
     "run_with_estimation",
     "marginal_counts",
 ]
-
-
-def _qwc(a: str, b: str) -> bool:
-    return all(x == "I" or y == "I" or x == y for x, y in zip(a, b))
-
-
-def qubitwise_groups(observables: Sequence[PauliSum]) -> list[tuple[str, list[str]]]:
-    """Greedy qubit-wise commuting groups of the distinct non-identity Pauli strings.
-
-    Returns ``(basis, strings)`` pairs: ``basis`` has, per qubit, the letter measured (``I`` where
-    no term of the group acts).
-    """
-    words: list[str] = []
-    for obs in observables:
-        for t in obs.terms:
-            if set(t.paulis) != {"I"} and t.paulis not in words:
-                words.append(t.paulis)
-    groups: list[tuple[list[str], list[str]]] = []  # (basis letters, members)
-    for w in sorted(words, key=lambda s: -sum(c != "I" for c in s)):
-        for basis, members in groups:
-            if _qwc("".join(basis), w):
-                for i, c in enumerate(w):
-                    if c != "I":
-                        basis[i] = c
-                members.append(w)
-                break
-        else:
-            groups.append((list(w), [w]))
-    return [("".join(b), m) for b, m in groups]
-
-
-def measurement_circuit(circuit: Circuit, basis: str) -> Circuit:
-    """``circuit`` with basis changes so that measuring Z on every qubit measures ``basis``."""
-    out = circuit.without_measurements()
-    for q, p in enumerate(basis):
-        if p == "X":
-            out = out.h(q)
-        elif p == "Y":
-            out = out.sdg(q).h(q)
-    return out.measure_all()
 
 
 def parity_table(words: Sequence[str], num_qubits: int) -> np.ndarray:
@@ -149,12 +109,9 @@ def run_with_estimation(backend: Any, tasks: Sequence[Any], config: Any):
     plans: list[_Plan] = []
     for task in tasks:
         if config.shots is not None and task.observables:
-            groups = qubitwise_groups(task.observables)
-            plans.append(_Plan(len(expanded), groups))
-            if not groups:  # only identity terms: nothing to measure
-                continue
-            for basis, _ in groups:
-                expanded.append(replace(task, circuit=measurement_circuit(task.circuit, basis), observables=()))
+            groups = task.measurement_tasks()
+            plans.append(_Plan(len(expanded), [(basis, words) for basis, words, _ in groups]))
+            expanded += [t for _, _, t in groups]  # none when only identity terms: nothing to measure
         else:
             plans.append(_Plan(len(expanded), None))
             expanded.append(task)
