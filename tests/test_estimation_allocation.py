@@ -117,10 +117,10 @@ def test_precision_with_a_pilot_spends_fewer_shots_and_lands_near_the_target():
     be._execute = counting  # a real backend, its calls counted (the pilot is a separate submission)
     eps = 0.03
     task = Task(BELL, np.full((200, 1), 0.5), {}, ("ZZ + ZI",))
-    pilot = be.run(task, RunConfig(shots=200, seed=3, options={"precision": eps, "variance": "pilot",
+    pilot = be.run(task, RunConfig(shots=200, seed=3, options={"target_stderr": eps, "variance": "pilot",
                                                                 "pilot_shots": 400})).result()[0]
     assert len(calls) == 2 and calls[0] == 400
-    bound = be.run(task, RunConfig(shots=200, seed=3, options={"precision": eps})).result()[0]
+    bound = be.run(task, RunConfig(shots=200, seed=3, options={"target_stderr": eps})).result()[0]
     assert sum(pilot.metadata["allocation"]["shots_per_group"]) < sum(bound.metadata["allocation"]["shots_per_group"])
     spread = pilot.expectation_values.std(axis=0, ddof=1)
     # every binding gets the shots its largest pilot sigma asks for (over 200 noisy pilots that

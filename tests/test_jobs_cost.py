@@ -116,7 +116,7 @@ def test_count_executables_matches_what_a_run_sends():
     ("readout,zne", {}),
     ("zne,twirl", {"twirl_instances": 4}),
     ("readout", {"allocation": "proportional"}),
-    ("", {"allocation": "precision", "precision": 0.05}),
+    ("", {"allocation": "precision", "target_stderr": 0.05}),
 ])
 def test_dry_plan_of_a_mitigated_run_counts_what_the_run_sends(mitigation, options):
     """plan_run with mitigation or an allocation estimates everything the pipeline hands to the
@@ -160,7 +160,7 @@ def test_dry_plan_counts_by_hand():
         p = plan_run(be, [t], RunConfig(shots=1000, mitigation=mitigation))
         assert (p.estimate.executables, p.estimate.shots) == (executions, 1000), mitigation
     # a pilot (variance="pilot") is a submission of its own, estimated on its own
-    p = plan_run(be, [t], RunConfig(shots=1000, options={"precision": 0.01, "variance": "pilot", "pilot_shots": 200}))
+    p = plan_run(be, [t], RunConfig(shots=1000, options={"target_stderr": 0.01, "variance": "pilot", "pilot_shots": 200}))
     assert p.pilot_estimate.executables == 1 and p.pilot_estimate.shots == 200
     assert p.to_dict()["mitigation"]["pilot"] == {"circuits": 1, "executions": 1, "shots_per_execution": 200}
 

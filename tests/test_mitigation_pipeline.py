@@ -255,8 +255,34 @@ def test_errors_are_clear():
         be.run(task, RunConfig(shots=10, mitigation="zne", options={"scale_factors": (1,)}))
     with pytest.raises(ValueError, match="needs options"):
         be.run(task, RunConfig(shots=10, options={"allocation": "precision"}))
-    with pytest.raises(ValueError, match="unknown extrapolation"):
+    with pytest.raises(ValueError, match="run option 'extrapolation' must be one of"):  # at construction
         be.run(task, RunConfig(shots=10, mitigation="zne", options={"extrapolation": "spline"}))
     # identity-only observables: nothing to run, exact values
     res = be.run(Task(GHZ3, None, {}, ("2*III",)), RunConfig(shots=10, mitigation="readout,zne")).result()[0]
     np.testing.assert_allclose(res.expectation_values, [[2.0]])
+
+
+def test_run_options_are_checked_when_the_config_is_made():
+    """A misspelt option is an error naming the closest one (a budget that silently does not
+    apply would cost money); bad values name the option; 'precision' is 'target_stderr' now."""
+    import warnings
+
+    from qbridge.exceptions import ArgumentError, ArgumentTypeError
+
+    with pytest.raises(ArgumentError, match=r"unknown run option 'max_cots'; did you mean 'max_cost'\?"):
+        RunConfig(shots=10, options={"max_cots": 5})
+    with pytest.raises(ArgumentError, match="'max_cost' must be >= 0"):
+        RunConfig(shots=10, options={"max_cost": -1})
+    with pytest.raises(ArgumentTypeError, match="'twirl_instances' must be an integer"):
+        RunConfig(shots=10, options={"twirl_instances": 2.5})
+    with pytest.raises(ArgumentTypeError, match="'fold_encoding' must be True or False"):
+        RunConfig(shots=10, options={"fold_encoding": "yes"})
+    with pytest.raises(ArgumentError, match="arn=.*get_backend"):
+        RunConfig(shots=10, options={"arn": "x"})  # a backend option given as a run option
+    with pytest.warns(DeprecationWarning, match="target_stderr"):
+        old = RunConfig(shots=10, options={"precision": 0.05})
+    assert old.options == {"target_stderr": 0.05}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert RunConfig(shots=10, options={"target_stderr": 0.05, "scale_factors": "1,3"}).options == {
+            "target_stderr": 0.05, "scale_factors": (1.0, 3.0)}

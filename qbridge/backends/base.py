@@ -38,6 +38,7 @@ from ..exceptions import (
 )
 from ..ir.circuit import Circuit
 from ..ir.measurement import measurement_circuit, qubitwise_groups
+from .run_options import check_run_options
 from ..ir.observables import PauliSum, as_pauli_sum
 
 __all__ = [
@@ -138,7 +139,9 @@ class RunConfig:
         if isinstance(mit, str):
             mit = tuple(m.strip() for m in mit.split(",") if m.strip())
         object.__setattr__(self, "mitigation", tuple(mit))
-        object.__setattr__(self, "options", dict(self.options))
+        # every option name known and every value checked here, once (a misspelt budget must not
+        # silently not apply): qbridge.backends.run_options
+        object.__setattr__(self, "options", check_run_options(self.options))
 
     @property
     def exact(self) -> bool:

@@ -76,7 +76,7 @@ def _add_mitigation(out: dict[str, Any], res) -> None:
 @click.option("--mitigation", default="", metavar="LIST",
               help="Error mitigation, comma-separated: readout, zne, twirl, native (zne needs --observable).")
 @click.option("--run-option", "run_options", multiple=True, metavar="KEY=VALUE",
-              help="Run option (repeatable), e.g. allocation=proportional, precision=0.01, scale_factors=1,3,5.")
+              help="Run option (repeatable), e.g. allocation=proportional, target_stderr=0.01, scale_factors=1,3,5 (unknown names are errors).")
 # cloud runs (qbridge.jobs): a budget checked before anything is sent, and a dry run
 @click.option("--max-cost", type=click.FloatRange(min=0), default=None, metavar="USD",
               help="Refuse the run if its estimated cost exceeds USD (checked before any network call).")

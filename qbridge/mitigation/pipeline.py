@@ -19,8 +19,9 @@ Options (``RunConfig.options``; all optional):
 
 ======================  ===================================================================
 ``allocation``          ``uniform`` | ``proportional`` | ``precision`` (default uniform; a
-                        ``precision`` alone implies ``precision``)
-``precision``           target standard error for ``allocation="precision"``
+                        ``target_stderr`` alone implies ``precision``)
+``target_stderr``       target standard error for ``allocation="precision"`` (formerly
+                        ``precision``, still read with a DeprecationWarning)
 ``variance``            ``bound`` (worst case, default) | ``pilot``; ``pilot_shots``
 ``readout_method``      ``tensored`` (default) | ``full``
 ``calibration_shots``   shots per calibration circuit (default: ``shots``)
@@ -133,7 +134,7 @@ class MitigationSettings:
         if unknown:
             raise ValueError(f"unknown mitigation {unknown}; choose from {list(TECHNIQUES)} (comma-separated)")
         o = dict(config.options or {})
-        precision = o.get("precision")
+        precision = o.get("target_stderr")
         allocation = o.get("allocation", "precision" if precision is not None else "uniform")
         _choice(allocation, "shot allocation", ALLOCATIONS)
         if precision is not None:
@@ -141,7 +142,7 @@ class MitigationSettings:
                 raise ValueError(f"precision (target standard error) must be a number > 0, got {precision!r}")
             precision = float(precision)
         if allocation == "precision" and precision is None:
-            raise ValueError("allocation 'precision' needs options={'precision': <target standard error>}")
+            raise ValueError("allocation 'precision' needs options={'target_stderr': <target standard error>}")
         variance = _choice(o.get("variance", "bound"), "variance estimate", ("bound", "pilot"))
         pilot = o.get("pilot_shots")
         pilot = None if pilot is None else _int(pilot, "pilot_shots")
@@ -201,7 +202,7 @@ def wants_pipeline(config: Any) -> bool:
     if config.mitigation:
         return True
     o = config.options or {}
-    return o.get("allocation", "uniform") != "uniform" or o.get("precision") is not None
+    return o.get("allocation", "uniform") != "uniform" or o.get("target_stderr") is not None
 
 
 # -- one submission ----------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ class Estimator:
         if allocation is not None:
             run_options["allocation"] = allocation
         if target_precision is not None:
-            run_options["precision"] = target_precision
+            run_options["target_stderr"] = target_precision
         config = RunConfig(shots=shots, seed=seed, precision=precision, mitigation=mitigation, options=run_options)
         res = self.backend.run([task], config).result()[0]
         stderr = res.stderr
