@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from qbridge.train import PeakMemory, Throughput, cer, edit_distance, mean_cer_wer, perplexity, wer
+from qbridge.train import Throughput, cer, edit_distance, mean_cer_wer, perplexity, wer
 
 
 def _dp_distance(a, b) -> int:
@@ -78,9 +78,19 @@ def test_throughput_counts_only_timed_regions():
 
 
 def test_peak_memory_sees_a_large_allocation():
-    mem = PeakMemory("cpu")
-    before = mem.sample()
-    big = torch.ones(128 * 2**20 // 4)  # 128 MiB of fresh pages (large blocks are mmap-ed, not reused)
-    after = mem.sample()
-    assert after - before >= 100 * 2**20
-    del big
+    """In a fresh process: in a test worker, memory freed by earlier tests (numbers of MiB kept by
+    the allocator, or a raised mmap threshold) can serve the allocation without the RSS growing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from qbridge.train.metrics import PeakMemory\n"
+        "mem = PeakMemory('cpu')\n"
+        "before = mem.sample()\n"
+        "big = torch.ones(128 * 2**20 // 4)  # 128 MiB, every page written\n"
+        "print(mem.sample() - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip().splitlines()[-1]) >= 100 * 2**20
