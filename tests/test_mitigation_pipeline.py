@@ -286,3 +286,24 @@ def test_run_options_are_checked_when_the_config_is_made():
         warnings.simplefilter("error")
         assert RunConfig(shots=10, options={"target_stderr": 0.05, "scale_factors": "1,3"}).options == {
             "target_stderr": 0.05, "scale_factors": (1.0, 3.0)}
+
+
+def test_typed_settings_agree_with_the_techniques_choices():
+    """RunConfig checks choices at construction; the techniques keep their own tables. They agree."""
+    from qbridge.backends.run_options import RUN_OPTIONS
+    from qbridge.mitigation.allocation import ALLOCATIONS
+    from qbridge.mitigation.readout import READOUT_METHODS
+    from qbridge.mitigation.zne import EXTRAPOLATIONS, FOLD_METHODS
+
+    for name, table in (("allocation", ALLOCATIONS), ("readout_method", READOUT_METHODS),
+                        ("extrapolation", EXTRAPOLATIONS), ("fold_method", FOLD_METHODS)):
+        for choice in table:
+            RUN_OPTIONS[name].check(name, choice)  # accepted
+        with pytest.raises(ValueError):
+            RUN_OPTIONS[name].check(name, "not-a-choice")
+    s = RunConfig(shots=10, options={"max_cost_usd": 2, "store": "/tmp/s.db", "target_stderr": 0.1,
+                                     "scale_factors": [1, 2]}).settings
+    assert s.budget.max_cost == 2.0 and s.cloud.store == "/tmp/s.db" and s.allocation.allocation == "precision"
+    assert s.mitigation.scale_factors == (1.0, 2.0)
+    with pytest.raises(ValueError, match="same setting"):
+        RunConfig(options={"max_cost": 1, "max_cost_usd": 2})

@@ -10,6 +10,9 @@ not apply, and a bad value is refused with the option's name before anything is 
 clashed with ``RunConfig.precision`` (single or double); it is ``target_stderr`` now, and the old
 name is read as it with a ``DeprecationWarning``.
 
+:class:`RunSettings` is the typed form of the checked options, one frozen object per group
+(``RunConfig.settings``): what the mitigation pipeline, the budget and the cloud adapters read.
+
 Must not touch: what the options do (``qbridge.mitigation.pipeline``, ``qbridge.jobs``, the cloud
 adapters read the checked values).
 """
@@ -20,12 +23,22 @@ import difflib
 import numbers
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Callable, Mapping
 
 from ..exceptions import ArgumentError, ArgumentTypeError
 
-__all__ = ["RunOption", "RUN_OPTIONS", "check_run_options"]
+__all__ = [
+    "RunOption",
+    "RUN_OPTIONS",
+    "check_run_options",
+    "AllocationSettings",
+    "MitigationOptions",
+    "BudgetSettings",
+    "CloudSettings",
+    "RunSettings",
+    "settings_from_options",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,11 @@ class RunOption:
 
 def _number(minimum: float | None = None, strict: bool = False) -> Callable[[str, Any], float]:
     def check(name: str, v: Any) -> float:
+        if isinstance(v, str):  # "2.5" from a config file or an environment variable
+            try:
+                v = float(v)
+            except ValueError:
+                raise ArgumentTypeError(f"run option {name!r} must be a number, got {v!r}", expected="number") from None
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or v != v or v in (float("inf"), float("-inf")):
             raise ArgumentTypeError(f"run option {name!r} must be a finite number, got {v!r}", expected="number")
         if minimum is not None and (v <= minimum if strict else v < minimum):
@@ -173,3 +191,87 @@ def check_run_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
             )
         out[name] = opt.check(name, value)
     return out
+
+
+# -- the typed form ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AllocationSettings:
+    """How shots are spread over measurement groups (qbridge.mitigation.allocation)."""
+
+    allocation: str = "uniform"  # "precision" when target_stderr is given without an allocation
+    target_stderr: float | None = None
+    variance: str = "bound"
+    pilot_shots: int | None = None
+    max_copies: int = 16
+
+
+@dataclass(frozen=True)
+class MitigationOptions:
+    """The techniques' own settings (the techniques themselves are ``RunConfig.mitigation``)."""
+
+    readout_method: str = "tensored"
+    calibration_shots: int | None = None
+    calibration_width: str = "circuit"
+    scale_factors: tuple[float, ...] = (1.0, 3.0, 5.0)
+    fold_method: str = "global"
+    extrapolation: str = "richardson"
+    order: int | None = None
+    asymptote: float | None = None
+    twirl_instances: int = 8
+    twirl_gates: tuple[str, ...] | None = None
+    twirl_mode: str = "explicit"
+    mitigation_seed: int | None = None
+    fold_barriers: bool = True
+    fold_encoding: bool = False
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """What a run may cost; every field None: no budget (qbridge.jobs.cost.Budget)."""
+
+    max_cost: float | None = None  # USD
+    max_shots: int | None = None
+    total_cap: float | None = None  # USD, the job store's running total
+    max_seconds: float | None = None  # QPU seconds of a time-billed device
+
+    @property
+    def any(self) -> bool:
+        return any(getattr(self, f.name) is not None for f in fields(self))
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    """Where a cloud run is recorded and how long to wait for it."""
+
+    store: str | None = None
+    timeout: float | None = None
+    mode: str = "auto"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    allocation: AllocationSettings = AllocationSettings()
+    mitigation: MitigationOptions = MitigationOptions()
+    budget: BudgetSettings = BudgetSettings()
+    cloud: CloudSettings = CloudSettings()
+
+
+_ALIASES = {"max_cost_usd": "max_cost", "total_cap_usd": "total_cap", "max_qpu_seconds": "max_seconds"}
+
+
+def settings_from_options(checked: Mapping[str, Any]) -> RunSettings:
+    """The typed settings of options already passed through :func:`check_run_options`."""
+    groups: dict[str, dict[str, Any]] = {"allocation": {}, "mitigation": {}, "budget": {}, "cloud": {}}
+    for name, value in checked.items():
+        key = _ALIASES.get(name, name)
+        group = groups[RUN_OPTIONS[name].group]
+        if key in group and group[key] != value:
+            raise ArgumentError(f"run options {key!r} and {name!r} are the same setting with different values "
+                                f"({group[key]!r} and {value!r}); give one", expected=key)
+        group[key] = value
+    alloc = groups["allocation"]
+    if "target_stderr" in alloc and "allocation" not in alloc:
+        alloc["allocation"] = "precision"
+    return RunSettings(AllocationSettings(**alloc), MitigationOptions(**groups["mitigation"]),
+                       BudgetSettings(**groups["budget"]), CloudSettings(**groups["cloud"]))

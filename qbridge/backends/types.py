@@ -31,7 +31,7 @@ from ..exceptions import (
 from ..ir.circuit import Circuit
 from ..ir.measurement import measurement_circuit, qubitwise_groups
 from ..ir.observables import PauliSum, as_pauli_sum
-from .run_options import check_run_options
+from .run_options import RunSettings, check_run_options, settings_from_options
 
 __all__ = [
     "Target",
@@ -97,6 +97,8 @@ class RunConfig:
     precision: str = "single"  # "single" (complex64) or "double" (complex128)
     mitigation: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: the options in typed form, one object per group (qbridge.backends.run_options.RunSettings)
+    settings: RunSettings = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         from ..limits import MAX_SHOTS
@@ -135,6 +137,7 @@ class RunConfig:
         # every option name known and every value checked here, once (a misspelt budget must not
         # silently not apply): qbridge.backends.run_options
         object.__setattr__(self, "options", check_run_options(self.options))
+        object.__setattr__(self, "settings", settings_from_options(self.options))
 
     @property
     def exact(self) -> bool:

@@ -115,15 +115,17 @@ class Budget:
             raise ValueError(f"max_shots must be a positive integer, got {self.max_shots!r}")
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> "Budget | None":
-        """A budget from run options (``max_cost``, ``max_shots``, ``total_cap``), or None."""
-        o = dict(options or {})
-        mc, ms, tc = o.get("max_cost", o.get("max_cost_usd")), o.get("max_shots"), o.get("total_cap", o.get("total_cap_usd"))
-        mq = o.get("max_seconds", o.get("max_qpu_seconds"))
-        if mc is None and ms is None and tc is None and mq is None:
+    def from_options(cls, options: Any) -> "Budget | None":
+        """A budget from a run's typed budget settings (``RunConfig.settings.budget``) or from run
+        options (``max_cost``, ``max_shots``, ``total_cap``, ``max_seconds``, checked as
+        ``RunConfig`` checks them), or None when none is set."""
+        from ..backends.run_options import BudgetSettings, check_run_options, settings_from_options
+
+        b = options if isinstance(options, BudgetSettings) else settings_from_options(check_run_options(options)).budget
+        if not b.any:
             return None
-        return cls(max_cost_usd=None if mc is None else float(mc), max_shots=None if ms is None else int(ms),
-                   total_cap_usd=None if tc is None else float(tc), max_qpu_seconds=None if mq is None else float(mq))
+        return cls(max_cost_usd=b.max_cost, max_shots=b.max_shots, total_cap_usd=b.total_cap,
+                   max_qpu_seconds=b.max_seconds)
 
     def check_seconds(self, qpu_seconds: float | None) -> None:
         """Raise :class:`BudgetExceededError` if the estimated QPU time is over ``max_qpu_seconds``

@@ -97,7 +97,7 @@ def plan_run(backend: Any, tasks: Sequence[Any], config: Any, *, store: Any = No
 
     task_list = [as_task(t) for t in tasks]
     estimate = estimate_cost(task_list, backend, config.shots)
-    budget = Budget.from_options(config.options)
+    budget = Budget.from_options(config.settings.budget)
     check_budget(estimate, budget, store)  # from the IR alone: before anything can reach the network
     mitigation, pilot_estimate = None, None
     if wants_pipeline(config):

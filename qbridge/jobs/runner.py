@@ -317,7 +317,7 @@ def submit(
 ) -> StoredJob:
     """Pack ``compiled`` tasks with the transport, record them, check the budget, and send.
 
-    The budget (``budget`` or ``config.options``' ``max_cost``/``max_shots``/``total_cap``) is
+    The budget (``budget`` or ``config.settings.budget``: ``max_cost``/``max_shots``/``total_cap``) is
     checked against the estimate inside the same store transaction that records the intent.
     """
     if config.shots is None:
@@ -326,8 +326,8 @@ def submit(
     layout = [{"num_qubits": c.circuit.num_qubits, "batch": c.task.batch_size} for c in compiled]
     return submit_requests(
         transport, requests, layout=layout, shots=config.shots, backend=backend,
-        store=store if store is not None else (config.options or {}).get("store"), budget=budget,
-        options=config.options, retry=retry, poll=poll, metadata=metadata,
+        store=store if store is not None else config.settings.cloud.store,
+        budget=budget or Budget.from_options(config.settings.budget), retry=retry, poll=poll, metadata=metadata,
     )
 
 
@@ -340,12 +340,11 @@ def execute_with_store(
 ) -> list[TaskResult]:
     """Body of a cloud adapter's ``_execute``: submit through the store, wait, return counts.
 
-    ``config.options`` may carry ``store`` (path), ``timeout`` (seconds; a timeout cancels
+    ``config.settings.cloud`` gives ``store`` (path) and ``timeout`` (seconds; a timeout cancels
     nothing), ``max_cost``, ``max_shots`` and ``total_cap``.
     """
-    opts = dict(config.options or {})
     job = submit(transport, compiled, config, backend=backend.backend_name, **kwargs)
-    return list(job.result(timeout=opts.get("timeout")).tasks)
+    return list(job.result(timeout=config.settings.cloud.timeout).tasks)
 
 
 def load_job(job_id: str, store: JobStore | str | None = None, **clients: Any) -> StoredJob:

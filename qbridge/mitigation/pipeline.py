@@ -47,7 +47,6 @@ Options (``RunConfig.options``; all optional):
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
@@ -58,10 +57,9 @@ from ..exceptions import JobError, ValidationError
 from ..ir.circuit import Circuit
 from ..ir.observables import PauliSum
 from ..ir.measurement import measurement_circuit, qubitwise_groups
-from .allocation import ALLOCATIONS, allocate_shots, group_weights, predicted_stderr, split_into_copies
+from .allocation import allocate_shots, group_weights, predicted_stderr, split_into_copies
 from .native import native_mitigation
 from .readout import (
-    READOUT_METHODS,
     FullCalibration,
     NoCorrection,
     TensoredCalibration,
@@ -72,7 +70,7 @@ from .readout import (
 )
 from .samples import Samples
 from .twirl import TwirlTemplate, twirl_circuit, twirl_pairs
-from .zne import EXTRAPOLATIONS, FOLD_METHODS, extrapolate, fold
+from .zne import extrapolate, fold
 
 __all__ = ["TECHNIQUES", "MitigationSettings", "MitigationIneffectiveWarning", "wants_pipeline", "run_mitigated", "plan_mitigated"]
 
@@ -80,28 +78,6 @@ TECHNIQUES = ("readout", "zne", "twirl", "native")
 
 
 # -- settings ----------------------------------------------------------------------------------------
-
-
-def _floats(value: Any, what: str) -> tuple[float, ...]:
-    if isinstance(value, str):
-        value = [v for v in value.replace(" ", "").strip("()[]").split(",") if v]
-    try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a list of numbers like (1, 3, 5), got {value!r}") from None
-    return out
-
-
-def _int(value: Any, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _choice(value: Any, what: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; choose one of {list(choices)}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -133,60 +109,39 @@ class MitigationSettings:
         unknown = [t for t in techniques if t not in TECHNIQUES]
         if unknown:
             raise ValueError(f"unknown mitigation {unknown}; choose from {list(TECHNIQUES)} (comma-separated)")
-        o = dict(config.options or {})
-        precision = o.get("target_stderr")
-        allocation = o.get("allocation", "precision" if precision is not None else "uniform")
-        _choice(allocation, "shot allocation", ALLOCATIONS)
-        if precision is not None:
-            if isinstance(precision, bool) or not isinstance(precision, numbers.Real) or not precision > 0:
-                raise ValueError(f"precision (target standard error) must be a number > 0, got {precision!r}")
-            precision = float(precision)
-        if allocation == "precision" and precision is None:
+        # the values were checked when the RunConfig was made (qbridge.backends.run_options); what
+        # is left are the rules that tie settings together
+        a, m = config.settings.allocation, config.settings.mitigation
+        if a.allocation == "precision" and a.target_stderr is None:
             raise ValueError("allocation 'precision' needs options={'target_stderr': <target standard error>}")
-        variance = _choice(o.get("variance", "bound"), "variance estimate", ("bound", "pilot"))
-        pilot = o.get("pilot_shots")
-        pilot = None if pilot is None else _int(pilot, "pilot_shots")
-        cal = o.get("calibration_shots")
-        cal = None if cal is None else _int(cal, "calibration_shots")
-        scales = _floats(o.get("scale_factors", (1, 3, 5)), "scale_factors")
+        scales = tuple(m.scale_factors)
         if "zne" in techniques:
             if len(scales) < 2 or len(set(scales)) != len(scales) or min(scales) < 1:
                 raise ValueError(f"scale_factors must be at least 2 distinct numbers >= 1, got {scales}")
-        order = o.get("order")
-        order = None if order is None else _int(order, "order")
-        extrapolation = _choice(o.get("extrapolation", "richardson"), "extrapolation", EXTRAPOLATIONS)
-        if extrapolation == "polynomial" and order is None:
+        order = m.order
+        if m.extrapolation == "polynomial" and order is None:
             order = 2
-        asym = o.get("asymptote")
-        if asym is not None and (isinstance(asym, bool) or not isinstance(asym, numbers.Real)):
-            raise ValueError(f"asymptote must be a number, got {asym!r}")
-        gates = o.get("twirl_gates")
-        if isinstance(gates, str):
-            gates = tuple(g.strip() for g in gates.split(",") if g.strip())
-        seed = o.get("mitigation_seed", config.seed)
-        if seed is not None:
-            seed = _int(seed, "mitigation_seed", 0)
         return MitigationSettings(
             techniques=techniques,
-            allocation=allocation,
-            precision=precision,
-            variance=variance,
-            pilot_shots=pilot,
-            readout_method=_choice(o.get("readout_method", "tensored"), "readout method", READOUT_METHODS),
-            calibration_shots=cal,
-            calibration_width=_choice(o.get("calibration_width", "circuit"), "calibration_width", ("circuit", "device")),
+            allocation=a.allocation,
+            precision=a.target_stderr,
+            variance=a.variance,
+            pilot_shots=a.pilot_shots,
+            readout_method=m.readout_method,
+            calibration_shots=m.calibration_shots,
+            calibration_width=m.calibration_width,
             scale_factors=scales,
-            fold_method=_choice(o.get("fold_method", "global"), "folding method", FOLD_METHODS),
-            extrapolation=extrapolation,
+            fold_method=m.fold_method,
+            extrapolation=m.extrapolation,
             order=order,
-            asymptote=None if asym is None else float(asym),
-            twirl_instances=_int(o.get("twirl_instances", 8), "twirl_instances"),
-            twirl_gates=None if gates is None else tuple(gates),
-            twirl_mode=_choice(o.get("twirl_mode", "explicit"), "twirl_mode", ("explicit", "parametric")),
-            seed=seed,
-            barriers=bool(o.get("fold_barriers", True)),
-            fold_encoding=bool(o.get("fold_encoding", False)),
-            max_copies=_int(o.get("max_copies", 16), "max_copies"),
+            asymptote=m.asymptote,
+            twirl_instances=m.twirl_instances,
+            twirl_gates=m.twirl_gates,
+            twirl_mode=m.twirl_mode,
+            seed=m.mitigation_seed if m.mitigation_seed is not None else config.seed,
+            barriers=m.fold_barriers,
+            fold_encoding=m.fold_encoding,
+            max_copies=a.max_copies,
         )
 
     def uses(self, technique: str) -> bool:
@@ -201,8 +156,8 @@ def wants_pipeline(config: Any) -> bool:
     """Whether a run needs this module: mitigation asked for, or a non-uniform allocation."""
     if config.mitigation:
         return True
-    o = config.options or {}
-    return o.get("allocation", "uniform") != "uniform" or o.get("target_stderr") is not None
+    a = config.settings.allocation
+    return a.allocation != "uniform" or a.target_stderr is not None
 
 
 # -- one submission ----------------------------------------------------------------------------------

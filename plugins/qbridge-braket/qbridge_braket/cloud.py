@@ -239,10 +239,11 @@ class BraketTransport(CloudTransport):
         return False
 
     # -- packing (no network) -----------------------------------------------------------------
-    def _check_shots(self, shots: int, options: Mapping[str, Any] | None = None) -> _prices.PriceTable:
+    def _check_shots(self, shots: int) -> _prices.PriceTable:
         table = _prices.load_prices(self.prices)
         price = table.lookup(self.arn)
-        debias = bool((options or {}).get("debias")) or bool((self.device_parameters or {}).get("errorMitigation"))
+        # debiasing is asked for by mitigation="native", which puts it in the device parameters
+        debias = bool((self.device_parameters or {}).get("errorMitigation"))
         if price is not None and price.debias_min_shots and debias and shots < price.debias_min_shots:
             raise ValueError(f"IonQ debiasing needs at least {price.debias_min_shots} shots per circuit; got {shots}")
         return table
@@ -268,7 +269,7 @@ class BraketTransport(CloudTransport):
         """Compiled tasks (OpenQASM programs with ``input float`` parameters) -> quantum tasks:
         one per circuit execution, or program sets of up to 100 (``program_sets=True``)."""
         shots = int(config.shots)
-        table = self._check_shots(shots, config.options)
+        table = self._check_shots(shots)
         execs: list[tuple[tuple[int, int], str, dict[str, float]]] = []
         for ci, c in enumerate(compiled):
             for row in range(c.task.batch_size):
@@ -473,13 +474,16 @@ def submit_via_store(backend: Any, programs: Sequence[Any], shots: int, config: 
     transport = kwargs.pop("transport", None) or transport_for(backend)
     requests = transport.pack_programs(programs, int(shots))
     n_exec = sum(len(r.executables) for r in requests)
-    options = dict(getattr(config, "options", None) or {})
+    from qbridge.backends.run_options import RunSettings
+    from qbridge.jobs import Budget
+
+    settings = config.settings if config is not None else RunSettings()
     job = submit_requests(
         transport, requests, layout=[{"num_qubits": None, "batch": 1}] * n_exec, shots=int(shots),
-        backend=getattr(backend, "backend_name", "braket.device"), store=options.get("store"),
-        options=options, **kwargs,
+        backend=getattr(backend, "backend_name", "braket.device"), store=settings.cloud.store,
+        budget=Budget.from_options(settings.budget), **kwargs,
     )
-    res = job.result(timeout=options.get("timeout"))
+    res = job.result(timeout=settings.cloud.timeout)
     counts = [tr.get_counts(0) for tr in res.tasks]
     out: list[Any] = []
     k = 0

@@ -232,7 +232,7 @@ class SamplerBackend(Backend):
 
     def _use_store(self, config: RunConfig) -> bool:
         """Whether this run goes through qbridge's job store (budget, durable record, resume)."""
-        return bool((config.options or {}).get("store"))
+        return bool(config.settings.cloud.store)
 
     def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
         pubs, layout = self._pubs(tasks, config)

@@ -402,24 +402,25 @@ def sample_via_store(backend: Any, pubs: Sequence[tuple], rows: Sequence[tuple[i
 
     Returns (job ID, counts per PUB per row in qbridge order). A real device always goes through
     the store (budget checked, intent recorded before sending, result cached); a fake device in
-    local testing mode only when the run names a ``store`` in its options. Options read from
-    ``config.options``: ``max_cost``/``max_shots``/``total_cap``, ``store``, ``timeout`` (a
-    timeout cancels nothing), ``mode`` (auto/job/batch/session).
+    local testing mode only when the run names a ``store`` in its options. Settings read from
+    ``config.settings``: the budget (``max_cost``/``max_shots``/``total_cap``/``max_seconds``),
+    ``cloud.store``, ``cloud.timeout`` (a timeout cancels nothing), ``cloud.mode``
+    (auto/job/batch/session).
     """
-    from qbridge.jobs import submit_requests
+    from qbridge.jobs import Budget, submit_requests
 
-    options = dict(config.options or {})
+    cloud = config.settings.cloud
     device = backend.device
     svc = getattr(backend, "service", None)
     transport = kwargs.pop("transport", None) or IBMTransport(
-        device.name, service=svc, device=device, mode=options.get("mode", "auto"),
+        device.name, service=svc, device=device, mode=cloud.mode,
         channel=backend.options.get("channel"), instance=backend.options.get("instance"),
         account=backend.options.get("account"), sampler_options=backend._sampler_options(config),
         usd_per_second=backend.options.get("usd_per_second"),
     )
     requests = transport.pack_pubs(pubs, rows, int(config.shots))
     layout = [{"num_qubits": None, "batch": int(r[0])} for r in rows]
-    if transport.local and not options.get("store"):
+    if transport.local and not cloud.store:
         # free and in-process: run through the same transport without recording
         job_ids, per_pub = [], [[None] * int(r[0]) for r in rows]
         for req in requests:
@@ -431,7 +432,7 @@ def sample_via_store(backend: Any, pubs: Sequence[tuple], rows: Sequence[tuple[i
         transport.finish_sending()
         return ",".join(job_ids), per_pub
     job = submit_requests(transport, requests, layout=layout, shots=int(config.shots), backend=backend.backend_name,
-                          store=options.get("store"), options=options, **kwargs)
-    res = job.result(timeout=options.get("timeout"))
+                          store=cloud.store, budget=Budget.from_options(config.settings.budget), **kwargs)
+    res = job.result(timeout=cloud.timeout)
     pids = [t.provider_id for t in job.record.tasks]
     return ",".join(p for p in pids if p), [list(tr.counts) for tr in res.tasks]
