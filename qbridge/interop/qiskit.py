@@ -24,6 +24,10 @@ whole batch: ``"initialize"`` (a labelled ``Initialize`` placeholder that the ad
 row, for simulators that run it natively) and ``"rotations"`` (the Möttönen cascade of uniformly
 controlled RY/RZ rotations with *symbolic* angles, whose CNOT pattern does not depend on the data,
 so the angles of every row are bound as parameter values; for hardware and noisy simulation).
+
+Why one file of about 700 lines: both directions of the Qiskit conversion share the gate and
+parameter tables and the bit-order conventions above (the fake-device helpers at the end need the
+same Qiskit imports); apart, each half would restate them.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ write-ahead discipline that keeps paid results safe:
 3. ``set_submitted`` stores the provider's task ID/ARN as soon as it is known;
 4. ``set_result`` caches the counts (JSON) the moment they are fetched.
 
+Why one file of about 700 lines: :class:`JobStore` is one SQLite schema and the transactions
+that keep it consistent (intent and budget in one transaction, claims before sending, results
+cached on fetch); splitting it would spread one set of invariants over several modules.
+
 Every step is its own committed transaction (WAL, ``synchronous=FULL``), so a process killed at
 any point leaves a consistent record. Credentials are never written: provider options pass an
 allow-list in the transports and a deny-list here.

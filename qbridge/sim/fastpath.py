@@ -15,6 +15,10 @@ the input rows themselves ("layers": still gate by gate, a fused layer at a time
 or several bindings, are simulated gate by gate (:func:`qbridge.sim.statevector.simulate`). All
 paths give the same numbers (tests check 1e-6 in double precision, gradients included).
 
+Why one file of about 900 lines: the plan's steps, their hand-written backward and the CUDA-graph
+capture (:mod:`qbridge.sim.graphs`) walk the same step list; kept together so that a new kind of
+step is added to all three in one place.
+
 How U is built (:meth:`FastPlan.apply_columns`): the plan's steps are applied to the columns of
 the identity, so column j becomes U|j> (the "layers" path applies the same steps to the input
 states instead). In this column layout a permutation is a gather of whole rows and a Kronecker
