@@ -31,6 +31,7 @@ from ..exceptions import (
 from ..ir.circuit import Circuit
 from ..ir.measurement import measurement_circuit, qubitwise_groups
 from ..ir.observables import PauliSum, as_pauli_sum
+from ..ir.parameters import batch_size_of
 from .run_options import RunSettings, check_run_options, settings_from_options
 
 __all__ = [
@@ -295,14 +296,7 @@ class Task:
     @property
     def batch_size(self) -> int:
         sizes = [self.parameter_values.shape[0]] if self.parameter_values is not None else []
-        sizes += [v.shape[0] for v in self.inputs.values()]
-        big = {s for s in sizes if s != 1}
-        if len(big) > 1:
-            raise ParameterError(
-                f"batch sizes {sorted(big)} do not broadcast: parameter bindings and inputs need the "
-                "same number of rows, or one row to share"
-            )
-        return big.pop() if big else 1
+        return batch_size_of(*sizes, *(v.shape[0] for v in self.inputs.values()))
 
     def binding(self, i: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Row ``i`` of the batch as plain numbers (broadcast rows repeat)."""

@@ -237,3 +237,14 @@ def as_param_value(value: Any, what: str = "gate parameter") -> ParamValue:
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()  # numpy / torch scalars
     return _check_number(value, what)
+
+
+def batch_size_of(*sizes: int) -> int:
+    """Broadcast batch sizes (of parameter bindings and encoded inputs): all equal, or 1."""
+    big = {s for s in sizes if s != 1}
+    if len(big) > 1:
+        raise ParameterError(
+            f"batch sizes {sorted(big)} do not broadcast: parameter bindings and inputs need the "
+            "same number of rows, or one row to share"
+        )
+    return big.pop() if big else 1

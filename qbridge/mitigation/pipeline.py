@@ -55,6 +55,7 @@ import numpy as np
 
 from ..exceptions import JobError, ValidationError
 from ..ir.circuit import Circuit
+from ..backends.run_options import AllocationSettings, MitigationOptions
 from ..ir.observables import PauliSum
 from ..ir.measurement import measurement_circuit, qubitwise_groups
 from .allocation import allocate_shots, group_weights, predicted_stderr, split_into_copies
@@ -82,26 +83,14 @@ TECHNIQUES = ("readout", "zne", "twirl", "native")
 
 @dataclass(frozen=True)
 class MitigationSettings:
+    """One run's mitigation: the techniques, the run's typed allocation and technique settings
+    (``RunConfig.settings``), and what the rules between them decide (the seed, the order)."""
+
     techniques: tuple[str, ...] = ()
-    allocation: str = "uniform"
-    precision: float | None = None
-    variance: str = "bound"
-    pilot_shots: int | None = None
-    readout_method: str = "tensored"
-    calibration_shots: int | None = None
-    calibration_width: str = "circuit"
-    scale_factors: tuple[float, ...] = (1.0, 3.0, 5.0)
-    fold_method: str = "global"
-    extrapolation: str = "richardson"
-    order: int | None = None
-    asymptote: float | None = None
-    twirl_instances: int = 8
-    twirl_gates: tuple[str, ...] | None = None
-    twirl_mode: str = "explicit"
-    seed: int | None = None
-    barriers: bool = True
-    max_copies: int = 16
-    fold_encoding: bool = False
+    shots: AllocationSettings = AllocationSettings()
+    options: MitigationOptions = MitigationOptions()
+    seed: int | None = None  # twirling and random folding: mitigation_seed, else the run's seed
+    order: int | None = None  # the polynomial extrapolation's degree (2 unless given)
 
     @staticmethod
     def from_config(config: Any) -> "MitigationSettings":
@@ -121,28 +110,9 @@ class MitigationSettings:
         order = m.order
         if m.extrapolation == "polynomial" and order is None:
             order = 2
-        return MitigationSettings(
-            techniques=techniques,
-            allocation=a.allocation,
-            precision=a.target_stderr,
-            variance=a.variance,
-            pilot_shots=a.pilot_shots,
-            readout_method=m.readout_method,
-            calibration_shots=m.calibration_shots,
-            calibration_width=m.calibration_width,
-            scale_factors=scales,
-            fold_method=m.fold_method,
-            extrapolation=m.extrapolation,
-            order=order,
-            asymptote=m.asymptote,
-            twirl_instances=m.twirl_instances,
-            twirl_gates=m.twirl_gates,
-            twirl_mode=m.twirl_mode,
-            seed=m.mitigation_seed if m.mitigation_seed is not None else config.seed,
-            barriers=m.fold_barriers,
-            fold_encoding=m.fold_encoding,
-            max_copies=a.max_copies,
-        )
+        return MitigationSettings(techniques=techniques, shots=a, options=replace(m, scale_factors=scales),
+                                  seed=m.mitigation_seed if m.mitigation_seed is not None else config.seed,
+                                  order=order)
 
     def uses(self, technique: str) -> bool:
         return technique in self.techniques
@@ -193,7 +163,7 @@ class _Submission:
         else:
             unit, copies = split_into_copies(
                 [e.desired for e in self.entries], min_shots=t.min_shots, max_shots=t.max_shots,
-                max_copies=settings.max_copies,
+                max_copies=settings.shots.max_copies,
             )
             for e, c in zip(self.entries, copies):
                 e.copies = int(c)
@@ -276,22 +246,22 @@ def _variants(circuit: Circuit, settings: MitigationSettings, rng: np.random.Gen
     circuits (``twirl_mode="explicit"``, default: the fewest extra gates) or the rows of one
     template (``"parametric"``: one compile for all instances, four extra gates per frame)."""
     out = []
-    scales = settings.scale_factors if zne else (1.0,)
+    scales = settings.options.scale_factors if zne else (1.0,)
     for s in scales:
         if zne:
-            folded, actual = fold(circuit, s, settings.fold_method, seed=rng, barriers=settings.barriers)
+            folded, actual = fold(circuit, s, settings.options.fold_method, seed=rng, barriers=settings.options.fold_barriers)
         else:
             folded, actual = circuit, 1.0
         units = [_Variant(actual, folded)]
         if settings.uses("twirl"):
-            if settings.twirl_mode == "parametric":
-                tpl = TwirlTemplate(folded, settings.twirl_gates)
+            if settings.options.twirl_mode == "parametric":
+                tpl = TwirlTemplate(folded, settings.options.twirl_gates)
                 if tpl.slots:
-                    frames = tpl.frames(settings.twirl_instances, rng)
+                    frames = tpl.frames(settings.options.twirl_instances, rng)
                     units = [_Variant(actual, tpl.circuit, frames, tuple(tpl.names))]
             elif any(len(twirl_pairs(op.name)) > 1 for op in folded):
-                units = [_Variant(actual, twirl_circuit(folded, rng, settings.twirl_gates))
-                         for _ in range(settings.twirl_instances)]
+                units = [_Variant(actual, twirl_circuit(folded, rng, settings.options.twirl_gates))
+                         for _ in range(settings.options.twirl_instances)]
         out.append((actual, units))
     return out
 
@@ -304,13 +274,13 @@ class _Calibrations:
 
     def __init__(self, settings: MitigationSettings, shots: int | None) -> None:
         self.settings = settings
-        self.shots = settings.calibration_shots or shots
+        self.shots = settings.options.calibration_shots or shots
         self.entries: dict[int, list[int]] = {}
         self.results: dict[int, Any] = {}
         self.layouts: dict[int, tuple[int, ...] | None] = {}
 
     def width(self, backend: Any, n: int) -> int:
-        if self.settings.calibration_width == "device" and backend.target.num_qubits:
+        if self.settings.options.calibration_width == "device" and backend.target.num_qubits:
             return max(int(backend.target.num_qubits), n)
         return n
 
@@ -319,14 +289,14 @@ class _Calibrations:
 
         w = self.width(backend, n)
         if w not in self.entries:
-            self.entries[w] = [sub.add(Task(c), self.shots) for c in calibration_circuits(w, self.settings.readout_method)]
+            self.entries[w] = [sub.add(Task(c), self.shots) for c in calibration_circuits(w, self.settings.options.readout_method)]
         return w
 
     def finish(self, sub: _Submission, raw: Sequence[Any], compiled: Sequence[Any]) -> None:
         for w, ids in self.entries.items():
             results = [sub.samples(raw, compiled, i, 0) for i in ids]
             layout = sub.layout(raw, ids[0])
-            self.results[w] = calibrate(results, self.settings.readout_method, layout)
+            self.results[w] = calibrate(results, self.settings.options.readout_method, layout)
             self.layouts[w] = layout
 
     def shots_used(self, sub: _Submission, unit: int | None) -> int:
@@ -458,8 +428,8 @@ class _EstimationPlan:
             per_scale[b], per_scale_err[b] = E, np.sqrt(V)
             for o in range(O):
                 if settings.uses("zne"):
-                    asym = settings.asymptote if settings.asymptote is not None else parts[o][0]
-                    ext = extrapolate(self.scales, E[:, o], np.sqrt(V[:, o]), settings.extrapolation,
+                    asym = settings.options.asymptote if settings.options.asymptote is not None else parts[o][0]
+                    ext = extrapolate(self.scales, E[:, o], np.sqrt(V[:, o]), settings.options.extrapolation,
                                       order=settings.order, asymptote=asym)
                     jac = ext.jacobian
                     values[b, o] = ext.value
@@ -490,14 +460,14 @@ class _EstimationPlan:
             }
         mit["circuits"] = len(per_row)
         if settings.uses("zne"):
-            mit["zne"] = {"scale_factors": list(settings.scale_factors), "actual_scales": list(self.scales),
-                          "fold_method": settings.fold_method, "extrapolation": settings.extrapolation,
+            mit["zne"] = {"scale_factors": list(settings.options.scale_factors), "actual_scales": list(self.scales),
+                          "fold_method": settings.options.fold_method, "extrapolation": settings.options.extrapolation,
                           "order": settings.order, "values": per_scale, "stderr": per_scale_err}
         if settings.uses("twirl"):
-            mit["twirl"] = {"instances": settings.twirl_instances,
-                            "gates": list(settings.twirl_gates) if settings.twirl_gates else "all"}
+            mit["twirl"] = {"instances": settings.options.twirl_instances,
+                            "gates": list(settings.options.twirl_gates) if settings.options.twirl_gates else "all"}
         if self.cal_width is not None:
-            mit["readout"] = {"method": settings.readout_method, "calibration": cals.results[self.cal_width].to_dict()}
+            mit["readout"] = {"method": settings.options.readout_method, "calibration": cals.results[self.cal_width].to_dict()}
         if settings.uses("native"):
             mit["native"] = native
         if settings.techniques:
@@ -556,10 +526,10 @@ class _SamplingPlan:
         if corr is not None:
             md["quasi_dists"] = quasi
             md["nearest_probabilities"] = nearest
-            md["mitigation"]["readout"] = {"method": settings.readout_method,
+            md["mitigation"]["readout"] = {"method": settings.options.readout_method,
                                            "calibration": cals.results[self.cal_width].to_dict()}
         if settings.uses("twirl"):
-            md["mitigation"]["twirl"] = {"instances": settings.twirl_instances}
+            md["mitigation"]["twirl"] = {"instances": settings.options.twirl_instances}
         if settings.uses("native"):
             md["mitigation"]["native"] = native
         if warn:
@@ -603,7 +573,7 @@ class _Pilot:
 
 def _pilot_submission(backend: Any, tasks: Sequence[Any], config: Any, settings: MitigationSettings) -> _Pilot:
     """The pilot submission of ``variance="pilot"``, compiled and not sent."""
-    pilot_shots = settings.pilot_shots or config.shots or 1000
+    pilot_shots = settings.shots.pilot_shots or config.shots or 1000
     sub = _Submission()
     ids: list[list[int] | None] = []
     for task in tasks:
@@ -664,7 +634,7 @@ def _plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any, *, dry: boo
     the worst-case variance bound instead (at least as many shots as the pilot could give)."""
     settings = MitigationSettings.from_config(config)
     native = native_mitigation(backend) if settings.uses("native") else None
-    if settings.seed is None and (settings.uses("twirl") or (settings.uses("zne") and settings.fold_method == "random")):
+    if settings.seed is None and (settings.uses("twirl") or (settings.uses("zne") and settings.options.fold_method == "random")):
         settings = replace(settings, seed=int(np.random.SeedSequence().entropy % (2**63)))
     rng = np.random.default_rng(settings.seed)
     exact = config.shots is None
@@ -692,7 +662,7 @@ def _plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any, *, dry: boo
     tasks, owners = _expand_encodings(original, settings)
     sigmas: list[np.ndarray | None] = [None] * len(tasks)
     pilot = None
-    if settings.allocation == "precision" and settings.variance == "pilot" and not exact:
+    if settings.shots.allocation == "precision" and settings.shots.variance == "pilot" and not exact:
         pilot = _pilot_submission(backend, tasks, config, settings)
         if not dry:
             sigmas = _pilot_sigma(backend, tasks, pilot)
@@ -719,26 +689,26 @@ def _plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any, *, dry: boo
         if exact:
             shots_g = None
         else:
-            shots_g = allocate_shots(task.observables, groups, config.shots, settings.allocation,
-                                     precision=settings.precision, sigma=sigmas[t_index],
+            shots_g = allocate_shots(task.observables, groups, config.shots, settings.shots.allocation,
+                                     precision=settings.shots.target_stderr, sigma=sigmas[t_index],
                                      min_shots=backend.target.min_shots)
-            if settings.allocation == "precision" and settings.uses("zne"):
+            if settings.shots.allocation == "precision" and settings.uses("zne"):
                 # the extrapolation amplifies variance by sum_k w_k^2 (linear methods): scale up
                 from .zne import extrapolation_weights
 
                 try:
-                    w = extrapolation_weights([a for a, _ in variants], settings.extrapolation, settings.order)
+                    w = extrapolation_weights([a for a, _ in variants], settings.options.extrapolation, settings.order)
                     shots_g = np.ceil(shots_g * float(w @ w)).astype(np.int64)
                 except ValueError:
                     pass  # exponential: no fixed weights; the precision then holds per scale
-            if settings.allocation != "uniform":
+            if settings.shots.allocation != "uniform":
                 sigma = sigmas[t_index] if sigmas[t_index] is not None else group_weights(task.observables, groups)
-                allocation = {"scheme": settings.allocation, "shots_per_group": shots_g.tolist(),
-                              "variance": settings.variance if settings.allocation == "precision" else "bound",
+                allocation = {"scheme": settings.shots.allocation, "shots_per_group": shots_g.tolist(),
+                              "variance": settings.shots.variance if settings.shots.allocation == "precision" else "bound",
                               "predicted_stderr": predicted_stderr(sigma, np.maximum(shots_g, 1)).tolist()
                               if len(groups) else [0.0] * len(task.observables)}
-                if settings.precision is not None:
-                    allocation["precision"] = settings.precision
+                if settings.shots.target_stderr is not None:
+                    allocation["precision"] = settings.shots.target_stderr
         ids: list[list[list[int]]] = []
         for _, units in variants:
             J = sum(v.instances for v in units)
@@ -791,7 +761,7 @@ def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
                 out.append(plan.combine(sub, raw, compiled, unit, settings, cals, native_report))
         out = _merge_rows(out, owners, len(original))
         md = {"seed": config.seed, "mitigation": list(settings.techniques), "submissions": 1 + int(
-            settings.allocation == "precision" and settings.variance == "pilot" and not exact)}
+            settings.shots.allocation == "precision" and settings.shots.variance == "pilot" and not exact)}
         return Result(tuple(out), backend.backend_name, job_id, config.shots, md)
 
     return LocalJob(backend.backend_name, finish)
@@ -813,7 +783,7 @@ def _constant_result(plan: _EstimationPlan, settings: MitigationSettings) -> Any
 def _expand_encodings(tasks: Sequence[Any], settings: MitigationSettings) -> tuple[list[Any], list[int]]:
     """With ``fold_encoding``: a ZNE task with run-time inputs becomes one task per binding whose
     encoding is bound and decomposed into gates (foldable). Returns (tasks, owner per task)."""
-    if not (settings.fold_encoding and settings.uses("zne")):
+    if not (settings.options.fold_encoding and settings.uses("zne")):
         return list(tasks), list(range(len(tasks)))
     from ..ir.gates import GATES
     from ..ir.stateprep import bind_inputs

@@ -26,7 +26,7 @@ from ..exceptions import EncodingError, ParameterError
 from ..ir.circuit import Circuit
 from ..ir.gates import GATES
 from ..ir.observables import PauliSum
-from ..ir.parameters import ParameterExpression
+from ..ir.parameters import ParameterExpression, batch_size_of
 from . import fusion
 
 __all__ = [
@@ -43,17 +43,6 @@ __all__ = [
 
 def _real_dtype(cdtype: torch.dtype) -> torch.dtype:
     return torch.float64 if cdtype == torch.complex128 else torch.float32
-
-
-def batch_size_of(*sizes: int) -> int:
-    """Broadcast batch sizes: all equal, or 1."""
-    big = {s for s in sizes if s != 1}
-    if len(big) > 1:
-        raise ParameterError(
-            f"batch sizes {sorted(big)} do not broadcast: parameter bindings and inputs need the "
-            "same number of rows, or one row to share"
-        )
-    return big.pop() if big else 1
 
 
 def _as_tensor(x: Any, dtype: torch.dtype, device) -> torch.Tensor:
