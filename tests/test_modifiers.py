@@ -37,6 +37,7 @@ GATES_1Q = [
     ("x", lib.XGate()), ("h", lib.HGate()), ("s", lib.SGate()), ("tdg", lib.TdgGate()),
     ("sx", lib.SXGate()), ("ry(0.37)", lib.RYGate(0.37)), ("rz(-1.1)", lib.RZGate(-1.1)),
     ("p(0.9)", lib.PhaseGate(0.9)), ("U(0.3, 1.2, -0.7)", lib.UGate(0.3, 1.2, -0.7)),
+    ("rx(0.61)", lib.RXGate(0.61)),
 ]
 
 
@@ -122,9 +123,11 @@ def test_ctrl_11_x_on_12_qubits_is_small_fast_and_right():
     assert probs["1" * 11 + "0"] == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("gate,bound", [("x", lambda k: 8 * k * k), ("ry(0.3)", lambda k: 60 * k)])
+@pytest.mark.parametrize("gate,bound", [("x", lambda k: 8 * k * k), ("ry(0.3)", lambda k: 60 * k),
+                                        ("rz(0.3)", lambda k: 60 * k), ("rx(0.3)", lambda k: 60 * k)])
 def test_instruction_count_grows_polynomially(gate, bound):
-    # O(k^2) for a gate with a phase (x), O(k) for one in SU(2) (ry): see qbridge.ir.modifiers
+    # O(k^2) for a gate with a phase (x), O(k) for one in SU(2) (ry, rz, rx: the block's global
+    # phase is attached to the rotation, where it cancels): see qbridge.ir.modifiers
     for k in (8, 16, 32):
         assert len(from_qasm(HEAD + f"qubit[{k + 1}] q;\nctrl({k}) @ {gate} {_qubits(k + 1)};\n")) <= bound(k)
 

@@ -22,7 +22,8 @@ Must not touch: the OpenQASM syntax tree, circuits, backends.
   ``A, B, C`` controlled by the last control and the two X's by the others (O(k) Toffolis); its
   phase ``(phi + lam)/2`` is a phase gate on the last control controlled by the others, which
   recurses, so a gate with phase costs O(k^2) instructions in all (``ctrl(11) @ x``: 463
-  instructions) and one in SU(2) (``ry``, ``rz``, ``rx``) O(k). No ancilla is added, every step
+  instructions) and one in SU(2) (``ry``, ``rz``, ``rx``) O(k) (``ctrl(11) @ rz``: 114; the
+  global phase of a gate's decomposition is attached to its ``u``, where it cancels). No ancilla is added, every step
   is exact (global phase included) and symbolic parameters stay linear expressions.
 """
 
@@ -261,7 +262,11 @@ def control_ops(ops: Sequence[Op], phase: Any, controls: Sequence[int], num_qubi
         elif name == "ccx":
             out += mcx(controls + [qs[0], qs[1]], qs[2], spare)
         elif name == "u":
-            out += mcu(controls, qs[0], ps, 0.0, spare)
+            # the block's global phase is diagonal on the controls and commutes with every op of the
+            # block: attached to this u it cancels u's own phase for gates in SU(2) (rx, ry, rz),
+            # which then cost O(k) instead of a recursive multi-controlled phase (O(k^2))
+            out += mcu(controls, qs[0], ps, phase, spare)
+            phase = 0.0
         else:  # a multi-qubit matrix: one controlled matrix, when small
             size = len(controls) + len(qs)
             if size > MAX_CONTROLLED_UNITARY_QUBITS:
