@@ -56,6 +56,7 @@ import numpy as np
 from ..exceptions import JobError, ValidationError
 from ..ir.circuit import Circuit
 from ..backends.run_options import AllocationSettings, MitigationOptions
+from ..backends.types import LocalJob, Result, Task, TaskResult
 from ..ir.observables import PauliSum
 from ..ir.measurement import measurement_circuit, qubitwise_groups
 from .allocation import allocate_shots, group_weights, predicted_stderr, split_into_copies
@@ -285,8 +286,6 @@ class _Calibrations:
         return n
 
     def request(self, sub: _Submission, backend: Any, n: int) -> int:
-        from ..backends.base import Task
-
         w = self.width(backend, n)
         if w not in self.entries:
             self.entries[w] = [sub.add(Task(c), self.shots) for c in calibration_circuits(w, self.settings.options.readout_method)]
@@ -382,8 +381,6 @@ class _EstimationPlan:
     allocation: dict = field(default_factory=dict)
 
     def combine(self, sub, raw, compiled, unit, settings, cals, native) -> Any:
-        from ..backends.base import TaskResult
-
         task = self.task
         B, n = task.batch_size, task.circuit.num_qubits
         O = len(task.observables)
@@ -493,8 +490,6 @@ class _SamplingPlan:
     cal_width: int | None
 
     def combine(self, sub, raw, compiled, unit, settings, cals, native) -> Any:
-        from ..backends.base import TaskResult
-
         task = self.task
         B = task.batch_size
         m = len(self.readout)
@@ -737,8 +732,6 @@ def plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any) -> tuple[lis
 
 def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
     """Body of ``Backend.run`` with mitigation or shot allocation (see the module notes)."""
-    from ..backends.base import LocalJob, Result
-
     p = _plan_mitigated(backend, tasks, config, dry=False)
     settings, native, original, owners = p.settings, p.native, p.original, p.owners
     sub, cals, plans, exec_config, compiled = p.sub, p.cals, p.plans, p.exec_config, p.compiled
@@ -769,8 +762,6 @@ def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
 
 def _constant_result(plan: _EstimationPlan, settings: MitigationSettings) -> Any:
     """Observables of identity terms only: nothing to measure, exact values."""
-    from ..backends.base import TaskResult
-
     task = plan.task
     B = task.batch_size
     vals = np.array([[sum(t.coeff for t in obs.terms) for obs in task.observables]] * B)
@@ -810,8 +801,6 @@ def _merge_rows(results: list[Any], owners: list[int], count: int) -> list[Any]:
     """Per-binding results of an expanded task back into one result with B rows."""
     if owners == list(range(count)):
         return results
-    from ..backends.base import TaskResult
-
     merged = []
     for t in range(count):
         parts = [r for r, o in zip(results, owners) if o == t]

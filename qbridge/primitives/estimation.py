@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..backends.types import LocalJob, Result, TaskResult
 from ..exceptions import JobError
 from ..ir.measurement import measurement_circuit, qubitwise_groups
 from ..ir.observables import PauliSum, PauliTerm
@@ -95,7 +96,6 @@ class _Plan:
 
 
 def run_with_estimation(backend: Any, tasks: Sequence[Any], config: Any):
-    from ..backends.base import LocalJob, Result, TaskResult
     from ..sim.statevector import marginal_probabilities
 
     if config.mitigation or config.options:
