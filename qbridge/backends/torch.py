@@ -233,7 +233,8 @@ class TorchBackend(Backend):
         want_ev = bool(task.observables) and config.shots is None
         meta: dict[str, Any] = {"device": str(device), "dtype": str(dtype), "noise": model.source or "model"}
         if n <= self.density_max_qubits:
-            _, param_rows = sv._param_columns(comp.circuit, values, sv._real_dtype(dtype), device)
+            pv = task.parameter_values  # (B_p, P) or None: rows of bindings, shared when one
+            param_rows = pv.shape[0] if pv is not None and pv.shape[1] else 1
             if dm.encoded_readout_applies(comp.circuit, task.batch_size, param_rows):
                 # a quantum layer's shape: evolve the readout operators once, read every row
                 probs, ev = dm.heisenberg_readout(comp.circuit, values, task.inputs, noise=model,

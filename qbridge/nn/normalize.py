@@ -55,14 +55,15 @@ class MeasurementNorm(nn.Module):
 
     def __init__(self, num_features: int, mode: str = "batch", eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
-        if as_normalize(mode) is None:
+        mode = as_normalize(mode)
+        if mode is None:
             raise ValueError("MeasurementNorm needs a mode: 'batch' or 'running'")
         if not 0.0 < float(momentum) <= 1.0:
             raise ValueError(f"momentum must lie in (0, 1], got {momentum!r}")
         if not float(eps) > 0.0:
             raise ValueError(f"eps must be positive, got {eps!r}")
         self.num_features = int(num_features)
-        self.mode = as_normalize(mode)
+        self.mode = mode
         self.eps = float(eps)
         self.momentum = float(momentum)
         self.register_buffer("running_mean", torch.zeros(self.num_features))

@@ -36,6 +36,7 @@ from ..ir.gates import GATES
 from ..ir.observables import PauliSum
 from ..noise import Channel, NoiseModel
 from . import statevector as sv
+from .fusion import apply_lazily
 
 __all__ = [
     "simulate_density",
@@ -139,6 +140,13 @@ def encoded_readout_applies(circuit: Circuit, batch_rows: int, param_rows: int) 
     return batch_rows > 2**n
 
 
+def _then(total: torch.Tensor, s: torch.Tensor, pos: Sequence[int], k: int) -> torch.Tensor:
+    """``s`` applied after the superoperator ``total`` on k qubits, ``s`` acting on the qubits at
+    positions ``pos``: the columns of total are states of 2k "qubits" (rows, then columns)."""
+    states = total.transpose(0, 1).reshape(4**k, *([2] * (2 * k)))
+    return sv.apply_matrix(states, s, list(pos) + [p + k for p in pos]).reshape(4**k, 4**k).transpose(0, 1)
+
+
 def _gate_superoperator(op: Any, u: torch.Tensor, noise: NoiseModel, dtype, device,
                         cache: dict) -> torch.Tensor:
     """The gate followed by its errors as ONE superoperator on [row axes of its qubits, column
@@ -150,11 +158,7 @@ def _gate_superoperator(op: Any, u: torch.Tensor, noise: NoiseModel, dtype, devi
         s = cache.get(channel)
         if s is None:
             s = cache[channel] = channel_superoperator(channel, dtype=dtype, device=device)
-        # apply the channel after ``total``: the columns of total.T are states of 2k "qubits"
-        pos = [qs.index(q) for q in on]
-        states = total.transpose(0, 1).reshape(4**k, *([2] * (2 * k)))
-        states = sv.apply_matrix(states, s, pos + [p + k for p in pos])
-        total = states.reshape(4**k, 4**k).transpose(0, 1)
+        total = _then(total, s, [qs.index(q) for q in on], k)
     return total
 
 
@@ -165,9 +169,7 @@ BLOCK_QUBITS = 3
 
 def _embed_superoperator(s: torch.Tensor, pos: list[int], m: int, dtype, device) -> torch.Tensor:
     """``s`` on the qubits at positions ``pos`` of an m-qubit block, identity on the others."""
-    eye = torch.eye(4**m, dtype=dtype, device=device).reshape(4**m, *([2] * (2 * m)))
-    out = sv.apply_matrix(eye, s, pos + [p + m for p in pos])  # columns of the embedded matrix
-    return out.reshape(4**m, 4**m).transpose(0, 1)
+    return _then(torch.eye(4**m, dtype=dtype, device=device), s, pos, m)
 
 
 def _superoperator_blocks(gates: list[tuple[list[int], torch.Tensor]], max_qubits: int, dtype,
@@ -188,32 +190,11 @@ def _superoperator_blocks(gates: list[tuple[list[int], torch.Tensor]], max_qubit
         else:
             if len(union) > len(cur_q):
                 cur = _embed_superoperator(cur, [union.index(q) for q in cur_q], m, dtype, device)
-            # s after the block: s applied to the columns of the block's matrix
-            cols = cur.transpose(0, 1).reshape(4**m, *([2] * (2 * m)))
-            pos = [union.index(q) for q in qs]
-            cur = sv.apply_matrix(cols, s, pos + [p + m for p in pos]).reshape(4**m, 4**m).transpose(0, 1)
+            cur = _then(cur, s, [union.index(q) for q in qs], m)
         cur_q = union
     if cur is not None:
         blocks.append((cur_q, cur))
     return blocks
-
-
-def _apply_lazily(x: torch.Tensor, mats: Sequence[tuple[torch.Tensor, list[int]]]) -> torch.Tensor:
-    """Apply matrices on axes of a (B, 2, ..., 2) tensor in order, leaving the tensor in whatever
-    axis order the last one needed (one permuted copy per matrix, none when its axes are already
-    last), and restoring the order once at the end (as :func:`qbridge.sim.fusion.apply_blocks`)."""
-    n = x.dim() - 1
-    b = x.shape[0]
-    layout = list(range(n))  # layout[i]: the axis held at position 1 + i
-    flat = x.reshape(b, -1)
-    for m, axes in mats:
-        k = len(axes)
-        if layout[n - k:] != list(axes):
-            new = [a for a in layout if a not in axes] + list(axes)
-            flat = flat.reshape(b, *([2] * n)).permute([0] + [1 + layout.index(a) for a in new]).reshape(b, -1)
-            layout = new
-        flat = (flat.reshape(b, -1, 2**k) @ m.transpose(0, 1)).reshape(b, -1)
-    return flat.reshape(b, *([2] * n)).permute([0] + [1 + layout.index(a) for a in range(n)])
 
 
 def heisenberg_readout(
@@ -242,7 +223,7 @@ def heisenberg_readout(
     cols, _ = sv._param_columns(circuit, parameter_values, sv._real_dtype(dtype), device)
     psi = _inputs(circuit, inputs, dtype, device)[ops[0].source]  # (B, N), normalised rows
     # operators to evolve: the N projectors, then each observable as a dense matrix
-    mats = [torch.eye(N, dtype=dtype, device=device).reshape(N, N, 1) * torch.eye(N, dtype=dtype, device=device).reshape(N, 1, N)]
+    mats = [torch.diag_embed(torch.eye(N, dtype=dtype, device=device))]  # (N, N, N): |j><j|
     for obs in observables:
         mats.append(torch.as_tensor(obs.to_matrix(), dtype=dtype, device=device).reshape(1, N, N))
     x = torch.cat(mats, 0).reshape(-1, *([2] * (2 * n)))
@@ -254,7 +235,7 @@ def heisenberg_readout(
             u = u[0]
         gates.append((list(op.qubits), _gate_superoperator(op, u, noise, dtype, device, cache)))
     blocks = _superoperator_blocks(gates, BLOCK_QUBITS, dtype, device)
-    x = _apply_lazily(x, [(s.conj().transpose(0, 1), qs + [q + n for q in qs]) for qs, s in reversed(blocks)])
+    x = apply_lazily(x, [(s.conj().transpose(0, 1), qs + [q + n for q in qs]) for qs, s in reversed(blocks)])
     m = x.reshape(-1, N, N)  # (N + K, N, N): M_j = E^dagger(|j><j|), then E^dagger(O_k)
     # <psi|M|psi> for every row and operator: (B, N) x (N, (N+K) N) then a row-wise dot product
     t = psi.conj() @ m.permute(1, 0, 2).reshape(N, -1)  # (B, (N+K) N)

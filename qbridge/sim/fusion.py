@@ -27,7 +27,7 @@ import torch
 from ..ir.circuit import Instruction
 from ..ir.gates import GATES
 
-__all__ = ["MAX_BLOCK_QUBITS", "fusable", "fuse", "apply_blocks"]
+__all__ = ["MAX_BLOCK_QUBITS", "fusable", "fuse", "apply_blocks", "apply_lazily"]
 
 #: The largest block. Five qubits (32 x 32) keeps a block's matrix product cheap next to the
 #: copy of the state that each block costs, and fuses about 7 gates per block on random circuits.
@@ -127,24 +127,28 @@ def fuse(ops: Sequence[Instruction], max_qubits: int = MAX_BLOCK_QUBITS) -> list
     return out
 
 
-def apply_blocks(state: torch.Tensor, blocks: Sequence[tuple[np.ndarray, tuple[int, ...]]]) -> torch.Tensor:
-    """Apply ``blocks`` in order to a (B, 2, ..., 2) state batch; returns the same layout.
+def apply_lazily(state: torch.Tensor, mats: Sequence[tuple[torch.Tensor, Sequence[int]]]) -> torch.Tensor:
+    """Apply each ``(matrix, axes)`` in order to a (B, 2, ..., 2) tensor; returns the same layout.
 
-    The state stays in the axis order the previous block left it in: a block whose qubits are
-    already the last axes costs no copy, any other one permuted copy."""
+    The tensor stays in the axis order the previous matrix left it in: a matrix whose axes are
+    already the last ones costs no copy, any other one permuted copy; the order is restored once
+    at the end. Differentiable (the density-matrix kernels apply superoperators with it)."""
     n = state.dim() - 1
     b = state.shape[0]
-    layout = list(range(n))  # layout[i]: the qubit on axis 1 + i
+    layout = list(range(n))  # layout[i]: the axis held at position 1 + i
     flat = state.reshape(b, -1)
-    for matrix, qubits in blocks:
-        k = len(qubits)
-        m = torch.from_numpy(np.ascontiguousarray(matrix.T)).to(dtype=state.dtype, device=state.device)
-        if layout[n - k:] != list(qubits):
-            keep = [q for q in layout if q not in qubits]
-            new = keep + list(qubits)
-            perm = [0] + [1 + layout.index(q) for q in new]
-            flat = flat.reshape(b, *([2] * n)).permute(perm).reshape(b, -1)
+    for m, axes in mats:
+        k = len(axes)
+        if layout[n - k:] != list(axes):
+            new = [a for a in layout if a not in axes] + list(axes)
+            flat = flat.reshape(b, *([2] * n)).permute([0] + [1 + layout.index(a) for a in new]).reshape(b, -1)
             layout = new
-        flat = (flat.reshape(b, -1, 2**k) @ m).reshape(b, -1)
-    back = [0] + [1 + layout.index(q) for q in range(n)]
+        flat = (flat.reshape(b, -1, 2**k) @ m.transpose(0, 1)).reshape(b, -1)
+    back = [0] + [1 + layout.index(a) for a in range(n)]
     return flat.reshape(b, *([2] * n)).permute(back).contiguous()
+
+
+def apply_blocks(state: torch.Tensor, blocks: Sequence[tuple[np.ndarray, tuple[int, ...]]]) -> torch.Tensor:
+    """Apply the blocks of :func:`fuse` in order to a (B, 2, ..., 2) state batch (:func:`apply_lazily`)."""
+    return apply_lazily(state, [(torch.from_numpy(matrix).to(dtype=state.dtype, device=state.device), qubits)
+                                for matrix, qubits in blocks])
