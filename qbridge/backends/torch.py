@@ -158,7 +158,8 @@ class TorchBackend(Backend):
         self.device = None if device is None else _checked_device(device)
         self._target = Target(
             num_qubits=MAX_QUBITS if model is None or model.num_qubits is None else min(MAX_QUBITS, model.num_qubits),
-            native_gates=frozenset(GATES) | {"unitary"},
+            # a noise model describes library gates: a noisy run sees the decomposition a device runs
+            native_gates=frozenset(GATES) | ({"unitary", "mcu"} if model is None else {"unitary"}),
             supports_statevector=model is None,
             gradient_methods=("backprop",),
             noisy=model is not None,
@@ -174,9 +175,10 @@ class TorchBackend(Backend):
     def native_circuit(self, circuit):
         """Every library gate is native here: skip the rewrite (and keep the circuit object, whose
         cached fast-path plan then serves every later run of the same layer)."""
-        if not circuit.has_measurements:
-            return circuit
-        return circuit.without_measurements()
+        body = circuit.without_measurements() if circuit.has_measurements else circuit
+        if self.noise is not None and any(op.name == "mcu" for op in body):
+            body = body.decompose(self._target.native_gates)
+        return body
 
     def validate(self, task: Any, config: RunConfig) -> None:
         """The base checks, then the state vector's memory against the device (qbridge.limits)."""

@@ -393,6 +393,18 @@ class _ToQiskit:
             p = self.params[name] = QkParameter(name)
         return p
 
+    def multi_controlled(self, op: Any) -> None:
+        """``mcu``: Qiskit's controlled U (controls first, as here), and its phase as a
+        (multi-)controlled phase on the controls; Qiskit's transpiler synthesises both."""
+        theta, phi, lam, gamma = (qiskit_value(p, self.params) for p in op.params)
+        *controls, target = op.qubits
+        self.qc.append(qlib.UGate(theta, phi, lam).control(len(controls)), [*controls, target])
+        if not (isinstance(gamma, (int, float)) and gamma == 0.0):
+            if len(controls) == 1:
+                self.qc.append(qlib.PhaseGate(gamma), controls)
+            else:
+                self.qc.append(qlib.MCPhaseGate(gamma, len(controls) - 1), controls)
+
     def build(self, measurements: bool) -> QuantumCircuit:
         qc = self.qc
         for index, op in enumerate(self.circuit):
@@ -404,6 +416,8 @@ class _ToQiskit:
                 self.encode(op, index)
             elif op.name == "unitary":
                 qc.unitary(op.matrix_array(), list(reversed(op.qubits)))
+            elif op.name == "mcu":
+                self.multi_controlled(op)
             else:
                 cls = GATE_CLASSES.get(op.name)
                 if cls is None:

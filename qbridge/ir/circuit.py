@@ -15,6 +15,11 @@ Building reads like Qiskit or Braket, chained::
 Instruction kinds besides the gates of :mod:`qbridge.ir.gates`:
 
 - ``unitary``: an explicit matrix (checked to be unitary), carried in ``Instruction.matrix``;
+- ``mcu``: a multi-controlled one-qubit gate, one instruction however many controls: qubits
+  ``(c_1, ..., c_m, t)``, params ``(theta, phi, lam, gamma)``; it applies ``e^{i gamma}
+  u(theta, phi, lam)`` to ``t`` where every control is 1 (``negctrl`` is X around it). Backends
+  that do not list it in ``native_gates`` get an exact, ancilla-free decomposition
+  (:mod:`qbridge.ir.modifiers`, borrowing idle qubits of the circuit);
 - ``amplitude_encode``: state preparation on fresh qubits, from a run-time input (``source`` is
   the input's name, bound per batch element) or a fixed vector; inputs are padded with zeros to
   2^k and normalised at run time;
@@ -36,9 +41,12 @@ from ..exceptions import CircuitError, EncodingError, GateError, ParameterError,
 from .gates import GATES, get_gate, zyz_angles
 from .parameters import Parameter, ParameterExpression, ParamValue, as_param_value
 
-__all__ = ["Instruction", "Circuit", "SPECIAL_INSTRUCTIONS"]
+__all__ = ["Instruction", "Circuit", "SPECIAL_INSTRUCTIONS", "MCU_NUM_PARAMS"]
 
-SPECIAL_INSTRUCTIONS = ("unitary", "amplitude_encode", "measure", "barrier")
+SPECIAL_INSTRUCTIONS = ("unitary", "mcu", "amplitude_encode", "measure", "barrier")
+
+#: parameters of an ``mcu`` instruction
+MCU_NUM_PARAMS = 4
 
 
 def _matrix_tuple(matrix: Any) -> tuple[tuple[complex, ...], ...]:
@@ -58,7 +66,7 @@ class Instruction:
 
     @property
     def is_gate(self) -> bool:
-        return self.name in GATES or self.name == "unitary"
+        return self.name in GATES or self.name in ("unitary", "mcu")
 
     @property
     def is_parametric(self) -> bool:
@@ -193,6 +201,15 @@ class Circuit:
         if op.name == "amplitude_encode":
             if not op.qubits:
                 raise EncodingError("amplitude_encode needs at least one qubit")
+            return
+        if op.name == "mcu":
+            if len(op.qubits) < 2 or len(op.params) != MCU_NUM_PARAMS:
+                raise GateError(
+                    f"mcu acts on its controls and one target (at least 2 qubits) with "
+                    f"{MCU_NUM_PARAMS} parameters (theta, phi, lam, gamma); got {len(op.qubits)} "
+                    f"qubit(s) and {len(op.params)} parameter(s)",
+                    instruction="mcu",
+                )
             return
         gate = get_gate(op.name)
         if len(op.qubits) != gate.num_qubits:
@@ -354,6 +371,21 @@ class Circuit:
         qs = _qubit_tuple(qubits)
         return self._with(appended=True, ops=self._ops + (Instruction("unitary", tuple(qs), (), _matrix_tuple(matrix)),))
 
+    def mcu(self, controls: int | Sequence[int], target: int, theta: Any, phi: Any, lam: Any,
+            gamma: Any = 0.0) -> "Circuit":
+        """``e^{i gamma} u(theta, phi, lam)`` on ``target`` where every qubit of ``controls`` is 1.
+
+        One instruction whatever the number of controls (OpenQASM's ``ctrl(m) @ U``); backends
+        without it natively receive an exact decomposition without ancillas.
+        """
+        cs = _qubit_tuple(controls)
+        ps = tuple(as_param_value(p, "parameter of mcu") for p in (theta, phi, lam, gamma))
+        return self._with(appended=True, ops=self._ops + (Instruction("mcu", (*cs, target), ps),))
+
+    def mcx(self, controls: int | Sequence[int], target: int) -> "Circuit":
+        """X on ``target`` where every qubit of ``controls`` is 1 (one ``mcu`` instruction)."""
+        return self.mcu(controls, target, math.pi, 0.0, math.pi)
+
     def amplitude_encode(self, source: str | Sequence[complex] = "x", qubits: Sequence[int] | None = None) -> "Circuit":
         """Prepare the amplitudes of ``source`` on ``qubits`` (all qubits by default).
 
@@ -452,6 +484,9 @@ class Circuit:
                 ops.append(op)
             elif op.name == "unitary":
                 ops.append(Instruction("unitary", op.qubits, (), _matrix_tuple(op.matrix_array().conj().T)))
+            elif op.name == "mcu":  # (e^{ig} u(t, p, l))^dagger = e^{-ig} u(-t, -l, -p)
+                theta, phi, lam, gamma = op.params
+                ops.append(Instruction("mcu", op.qubits, tuple(as_param_value(-v) for v in (theta, lam, phi, gamma))))
             else:
                 name, params = get_gate(op.name).inverse(op.params)
                 ops.append(Instruction(name, op.qubits, tuple(as_param_value(p) for p in params)))

@@ -1,7 +1,9 @@
 """Rewriting circuits into a gate basis, exactly (global phase tracked).
 
 Owns: which gates of the library can reach a basis (a fixpoint over each gate's one rule) and
-the recursive expansion. Unreachable gates are reported before anything is rewritten.
+the recursive expansion. Unreachable gates are reported before anything is rewritten. A
+multi-controlled ``mcu`` becomes library gates (:func:`qbridge.ir.modifiers.lower_mcu`), borrowing
+the circuit's qubits it does not touch as dirty ancillas.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from functools import lru_cache
 from ..exceptions import GateError
 from .circuit import Circuit, Instruction, single_qubit_unitary_as_u
 from .gates import GATES
+from .modifiers import lower_mcu
 from .parameters import as_param_value
 
 __all__ = ["decompose_circuit", "reachable_gates"]
@@ -57,6 +60,12 @@ def decompose_circuit(circuit: Circuit, basis: frozenset[str]) -> Circuit:
                 "use a backend that accepts 'unitary' or write the unitary as gates",
                 instruction="unitary",
             )
+        if op.name == "mcu":
+            busy = set(op.qubits)
+            spare = [q for q in range(circuit.num_qubits) if q not in busy]
+            for name, qs, params in lower_mcu(op.qubits, op.params, spare):
+                expand(Instruction(name, qs, tuple(as_param_value(p) for p in params)))
+            return
         if op.name == "amplitude_encode":
             if isinstance(op.source, str):
                 raise GateError(

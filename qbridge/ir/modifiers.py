@@ -1,4 +1,4 @@
-"""Gate modifiers without blow-up: ``pow(k) @`` in O(1) instructions, ``ctrl(k) @`` in few.
+"""Gate modifiers without blow-up: ``pow(k) @`` and ``ctrl(k) @`` in O(1) instructions.
 
 Owns: the expansion of OpenQASM's ``pow``, ``ctrl`` and ``negctrl`` modifiers into library gates
 (``inv`` is a reversal, done by the importer). Ops are ``(name, local qubits, params)`` tuples as
@@ -13,18 +13,23 @@ Must not touch: the OpenQASM syntax tree, circuits, backends.
   a ``u`` for one qubit or one ``unitary`` instruction for more -- except that an integer power
   whose copies fit in :data:`MAX_POW_REPEAT` instructions is written as the copies (library
   gates, which every backend takes). A parametrised definition beyond that is refused.
-- ``ctrl(k) @ g``: ``g`` is rewritten in ``u``/``cx``/``ccx``; every ``u`` becomes a
-  multi-controlled ``u`` and every ``cx``/``ccx`` a multi-controlled X. A multi-controlled X on
-  ``m`` controls is a V-chain of Toffolis when ``m - 2`` other qubits are free (used dirty: their
-  state is restored), two halves sharing one dirty qubit when one is free (Barenco et al. 1995,
-  lemmas 7.2 and 7.3, O(m) Toffolis), and otherwise the multi-controlled ``u`` below with ``u = X``.
-  A multi-controlled ``u(theta, phi, lam)`` is ``A X B X C`` with ``ABC = I`` (lemma 7.9),
-  ``A, B, C`` controlled by the last control and the two X's by the others (O(k) Toffolis); its
-  phase ``(phi + lam)/2`` is a phase gate on the last control controlled by the others, which
-  recurses, so a gate with phase costs O(k^2) instructions in all (``ctrl(11) @ x``: 463
-  instructions) and one in SU(2) (``ry``, ``rz``, ``rx``) O(k) (``ctrl(11) @ rz``: 114; the
-  global phase of a gate's decomposition is attached to its ``u``, where it cancels). No ancilla is added, every step
-  is exact (global phase included) and symbolic parameters stay linear expressions.
+- ``ctrl(k) @ g``: ``g`` is rewritten in ``u``/``cx``/``ccx``; each of those with its controls
+  becomes one ``mcu`` instruction (a multi-controlled ``e^{i gamma} u``, see
+  :mod:`qbridge.ir.circuit`) once it has more controls than a library gate takes (``cx``/``ccx``
+  for X, one control for ``u``), so ``ctrl(k) @ g`` costs as many instructions as ``g`` has basis
+  gates, whatever ``k`` (``ctrl(11) @ x``: one). Backends without ``mcu`` in ``native_gates``
+  get :func:`lower_mcu`, exact and without ancillas, borrowing the circuit's idle qubits dirty:
+  a multi-controlled X on ``m`` controls is a V-chain of Toffolis when ``m - 2`` other qubits are
+  idle, two halves sharing one idle qubit when one is (Barenco et al. 1995, lemmas 7.2 and 7.3,
+  O(m) Toffolis); a multi-controlled ``u(theta, phi, lam)`` is ``A X B X C`` with ``ABC = I``
+  (lemma 7.9), ``A, B, C`` controlled by the last control and the two X's by the others (O(m));
+  its phase ``gamma + (phi + lam)/2``, when not zero, is a phase gate on the last control
+  controlled by the others, which recurses: O(m) for a gate in SU(2) (``ry``, ``rz``, ``rx``;
+  ``ctrl(11) @ rz``: 114 instructions) and O(m^2) for one with a phase (``ctrl(11) @ x`` on 12
+  qubits: 463). That is the state of the art for exact ancilla-free circuits of a
+  multi-controlled phase (Qiskit 2.6's ``synth_mcp_noaux_default``: 442 CX at 11 controls; linear
+  ones are approximate), which is why the one-instruction form is what backends should take.
+  Every step is exact (global phase included) and symbolic parameters stay linear expressions.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from .gates import GATES, PI, zyz_angles
 from .parameters import ParameterExpression, as_param_value
 from .unitary import ops_unitary
 
-__all__ = ["pow_ops", "control_ops", "mcx", "MAX_POW_REPEAT", "MAX_CONTROLLED_UNITARY_QUBITS"]
+__all__ = ["pow_ops", "control_ops", "lower_mcu", "mcx", "MAX_POW_REPEAT", "MAX_CONTROLLED_UNITARY_QUBITS"]
 
 Op = tuple[str, tuple[int, ...], tuple[Any, ...]]
 
@@ -137,6 +142,10 @@ def invert_ops(ops: Sequence[Op], phase: Any) -> tuple[list[Op], Any]:
             m = np.asarray(ps[0], dtype=complex).conj().T
             out.append((name, qs, (tuple(tuple(complex(v) for v in row) for row in m),)))
             continue
+        if name == "mcu":  # (e^{ig} u(t, p, l))^dagger = e^{-ig} u(-t, -l, -p)
+            theta, phi, lam, gamma = ps
+            out.append((name, qs, tuple(as_param_value(-v) for v in (theta, lam, phi, gamma))))
+            continue
         inv_name, inv_ps = GATES[name].inverse(ps)
         out.append((inv_name, qs, tuple(as_param_value(p) for p in inv_ps)))
     return out, as_param_value(-phase)
@@ -220,12 +229,12 @@ def _is_zero(value: Any) -> bool:
 
 
 def _to_basis(ops: Sequence[Op], phase: Any) -> tuple[list[Op], Any]:
-    """Rewrite ops into ``u``, ``x``, ``cx``, ``ccx`` and ``unitary`` (exact, phase tracked)."""
+    """Rewrite ops into ``u``, ``x``, ``cx``, ``ccx``, ``mcu`` and ``unitary`` (exact, phase tracked)."""
     out: list[Op] = []
     total = [as_param_value(phase)]
 
     def visit(name, qs, ps):
-        if name in ("u", "x", "cx", "ccx", "unitary"):
+        if name in ("u", "x", "cx", "ccx", "unitary", "mcu"):
             out.append((name, qs, ps))
             return
         if name == "id":
@@ -243,29 +252,55 @@ def _to_basis(ops: Sequence[Op], phase: Any) -> tuple[list[Op], Any]:
     return out, total[0]
 
 
+_X = (PI, 0.0, PI)  # u(pi, 0, pi) == X exactly
+
+
+def _mcu_op(controls: Sequence[int], target: int, u: Sequence[Any], gamma: Any) -> Op:
+    return ("mcu", (*controls, target), tuple(as_param_value(p) for p in (*u, gamma)))
+
+
+def _is_x(params: Sequence[Any]) -> bool:
+    return _bound(params) and tuple(_float(p) for p in params) == (*_X, 0.0)
+
+
+def lower_mcu(qubits: Sequence[int], params: Sequence[Any], spare: Sequence[int]) -> list[Op]:
+    """An ``mcu`` instruction (controls..., target; theta, phi, lam, gamma) in library gates.
+
+    ``spare``: qubits the instruction does not touch, borrowed dirty (their state is restored).
+    """
+    *controls, target = qubits
+    theta, phi, lam, gamma = params
+    if _is_x(params):
+        return mcx(controls, target, spare)
+    return mcu(controls, target, (theta, phi, lam), gamma, spare)
+
+
 def control_ops(ops: Sequence[Op], phase: Any, controls: Sequence[int], num_qubits: int) -> list[Op]:
     """The expansion ``(ops, phase)`` controlled by the local qubits ``controls`` (all must be 1).
 
-    ``num_qubits`` is the number of local qubits (controls included); the ones an op does not
-    touch are borrowed as dirty ancillas.
+    ``num_qubits`` is the number of local qubits (controls included). Each basis gate with its
+    controls is a library gate while one exists (``cx``, ``ccx``; ``u`` with one control) and one
+    ``mcu`` instruction beyond.
     """
     controls = list(controls)
     basis, phase = _to_basis(ops, phase)
     everything = list(range(num_qubits))
     out: list[Op] = []
     for name, qs, ps in basis:
-        spare = [q for q in everything if q not in qs and q not in controls]
-        if name == "x":
-            out += mcx(controls, qs[0], spare)
-        elif name == "cx":
-            out += mcx(controls + [qs[0]], qs[1], spare)
-        elif name == "ccx":
-            out += mcx(controls + [qs[0], qs[1]], qs[2], spare)
+        if name in ("x", "cx", "ccx"):
+            ctl = controls + list(qs[:-1])
+            out += mcx(ctl, qs[-1], []) if len(ctl) <= 2 else [_mcu_op(ctl, qs[-1], _X, 0.0)]
+        elif name == "mcu":
+            out.append(("mcu", (*controls, *qs), ps))
         elif name == "u":
             # the block's global phase is diagonal on the controls and commutes with every op of the
-            # block: attached to this u it cancels u's own phase for gates in SU(2) (rx, ry, rz),
-            # which then cost O(k) instead of a recursive multi-controlled phase (O(k^2))
-            out += mcu(controls, qs[0], ps, phase, spare)
+            # block: it goes with this u (for rx, ry, rz it cancels u's own phase, which keeps the
+            # decomposition of lower_mcu linear)
+            if len(controls) == 1:
+                spare = [q for q in everything if q not in qs and q not in controls]
+                out += mcu(controls, qs[0], ps, phase, spare)
+            else:
+                out.append(_mcu_op(controls, qs[0], ps, phase))
             phase = 0.0
         else:  # a multi-qubit matrix: one controlled matrix, when small
             size = len(controls) + len(qs)
@@ -279,10 +314,11 @@ def control_ops(ops: Sequence[Op], phase: Any, controls: Sequence[int], num_qubi
             big = np.eye(2**size, dtype=complex)
             big[-m.shape[0]:, -m.shape[0]:] = m
             out += _unitary_op(big, tuple(controls) + tuple(qs))[0]
-    if not _is_zero(phase):
+    if not _is_zero(phase):  # a phase on the controls: p, cp, then a multi-controlled p
         if len(controls) == 1:
             out.append(("p", (controls[0],), (phase,)))
+        elif len(controls) == 2:
+            out.append(("cp", tuple(controls), (phase,)))
         else:
-            spare = [q for q in everything if q not in controls]
-            out += mcu(controls[:-1], controls[-1], (0.0, 0.0, phase), 0.0, spare)
+            out.append(_mcu_op(controls[:-1], controls[-1], (0.0, 0.0, phase), 0.0))
     return out

@@ -25,6 +25,8 @@ Schema, format version 1::
     <complex>     := [real, imag]
     <instruction> := {"op": <gate name>, "qubits": [int, ...], "params": [<param>, ...]}
                      # a gate of qbridge.ir.gates.GATES; "params" may be left out when empty
+                   | {"op": "mcu", "qubits": [control, ..., target], "params": [theta, phi, lam, gamma]}
+                     # e^{i gamma} u(theta, phi, lam) on the target where every control is 1
                    | {"op": "unitary", "qubits": [...], "matrix": [[<complex>, ...], ...]}
                      # row-major, rows indexed like the gate matrices (first qubit most significant)
                    | {"op": "amplitude_encode", "qubits": [...], "input": <name>}
@@ -209,12 +211,12 @@ def _instruction(doc: Any, path: str, touched: set[int]) -> Instruction:
             raise _fail(path, "amplitude_encode needs exactly one of 'input' (a name) or 'vector'")
     elif op in ("measure", "barrier"):
         doc = _object(doc, path, base, base)
-    elif op in GATES:
+    elif op in GATES or op == "mcu":
         doc = _object(doc, path, base | {"params"}, base)
     else:
         import difflib
 
-        close = difflib.get_close_matches(op, list(GATES) + ["unitary", "amplitude_encode", "measure", "barrier"], n=1)
+        close = difflib.get_close_matches(op, list(GATES) + ["unitary", "mcu", "amplitude_encode", "measure", "barrier"], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise _fail(f"{path}.op", f"unknown instruction {op!r}{hint}")
     qubits = tuple(_int(q, f"{path}.qubits[{i}]") for i, q in enumerate(_list(doc["qubits"], f"{path}.qubits")))

@@ -19,7 +19,7 @@ from ..exceptions import EncodingError, ParameterError
 from ..limits import check_memory
 from .gates import gate_matrix
 
-__all__ = ["ops_unitary", "circuit_matrix"]
+__all__ = ["ops_unitary", "circuit_matrix", "mcu_matrix"]
 
 
 def _float(p: Any) -> float:
@@ -39,11 +39,31 @@ def _apply(u: np.ndarray, m: np.ndarray, qs: Sequence[int]) -> np.ndarray:
     return np.moveaxis(np.tensordot(m, u, axes=(list(range(len(q), 2 * len(q))), q)), list(range(len(q))), q)
 
 
+def mcu_matrix(theta: float, phi: float, lam: float, gamma: float) -> np.ndarray:
+    """The 2x2 matrix an ``mcu`` instruction applies to its target: ``e^{i gamma} u(theta, phi, lam)``."""
+    return np.exp(1j * gamma) * gate_matrix("u", [theta, phi, lam])
+
+
+def _apply_controlled(u: np.ndarray, m: np.ndarray, controls: Sequence[int], target: int) -> np.ndarray:
+    """``m`` on row axis ``target`` of ``u`` where every control axis is 1 (no dense controlled matrix)."""
+    index = [slice(None)] * u.ndim
+    for c in controls:
+        index[c] = 1
+    sub = u[tuple(index)]  # the control axes are gone: the target's position shifts down
+    axis = target - sum(1 for c in controls if c < target)
+    u = u.copy()
+    u[tuple(index)] = np.moveaxis(np.tensordot(m, sub, axes=([1], [axis])), 0, axis)
+    return u
+
+
 def ops_unitary(ops: Sequence[tuple[str, tuple[int, ...], tuple[Any, ...]]], phase: float, k: int) -> np.ndarray:
     """Unitary of bound ops on k local qubits; an op named ``"unitary"`` carries its matrix as its only parameter."""
     _check(k)
     u = np.eye(2**k, dtype=complex).reshape([2] * k + [2**k])
     for name, qs, ps in ops:
+        if name == "mcu":
+            u = _apply_controlled(u, mcu_matrix(*(_float(p) for p in ps)), qs[:-1], qs[-1])
+            continue
         m = np.asarray(ps[0], dtype=complex) if name == "unitary" else gate_matrix(name, [_float(p) for p in ps])
         u = _apply(u, m, qs)
     return np.exp(1j * phase) * u.reshape(2**k, 2**k)

@@ -68,12 +68,23 @@ def _inputs(circuit: Circuit, inputs: Mapping[str, Any] | None, dtype, device) -
 
 
 def _gate_matrix(op: Any, cols: Mapping[str, torch.Tensor], dtype, device) -> torch.Tensor:
+    """The gate's matrix; for ``mcu`` the 2x2 matrix of its target (see :func:`_apply_gate`)."""
     if op.name == "unitary":
         return torch.tensor(op.matrix, dtype=dtype, device=device)
     rdtype = sv._real_dtype(dtype)
     ps = [sv._eval_param(p, cols) for p in op.params]
     ps = [p if torch.is_tensor(p) else torch.tensor(float(p), dtype=rdtype, device=device) for p in ps]
+    if op.name == "mcu":
+        return sv.mcu_matrix(ps, dtype, device)
     return GATES[op.name].matrix_fn(*ps, cdtype=dtype, device=device)
+
+
+def _apply_gate(state: torch.Tensor, op: Any, u: torch.Tensor, shift: int = 0) -> torch.Tensor:
+    """``u`` (from :func:`_gate_matrix`) on the op's qubits, moved by ``shift`` axes."""
+    qs = [q + shift for q in op.qubits]
+    if op.name == "mcu":
+        return sv.apply_controlled(state, u, qs[:-1], qs[-1])
+    return sv.apply_matrix(state, u, qs)
 
 
 def simulate_density(
@@ -109,8 +120,8 @@ def simulate_density(
             rho = sv._encode(rho, vec.conj(), cqs, fresh=False)
         else:
             u = _gate_matrix(op, cols, dtype, device)
-            rho = sv.apply_matrix(rho, u, qs)
-            rho = sv.apply_matrix(rho, u.conj(), cqs)
+            rho = _apply_gate(rho, op, u)
+            rho = _apply_gate(rho, op, u.conj(), n)
         for channel, on in noise.channels_for(op.name, op.qubits):
             s = supers.get(channel)
             if s is None:
@@ -135,7 +146,7 @@ def encoded_readout_applies(circuit: Circuit, batch_rows: int, param_rows: int) 
     n = circuit.num_qubits
     if first.name != "amplitude_encode" or not isinstance(first.source, str) or tuple(first.qubits) != tuple(range(n)):
         return False
-    if any(op.name == "amplitude_encode" for op in ops[1:]):
+    if any(op.name in ("amplitude_encode", "mcu") for op in ops[1:]):  # blocks of at most 3 qubits
         return False
     return batch_rows > 2**n
 
@@ -320,7 +331,7 @@ def simulate_trajectories(
                 op.source, dtype=dtype, device=device).reshape(1, -1)
             state = sv._encode(state, vec, op.qubits, fresh=False)
         else:
-            state = sv.apply_matrix(state, _gate_matrix(op, cols, dtype, device), op.qubits)
+            state = _apply_gate(state, op, _gate_matrix(op, cols, dtype, device))
         for channel, on in noise.channels_for(op.name, op.qubits):
             ks = kraus.get(channel)
             if ks is None:

@@ -522,7 +522,7 @@ def _compile(circuit: Circuit) -> FastPlan | None:
     ):
         return None
     body = ops[1:]
-    if any(op.name == "amplitude_encode" for op in body):
+    if any(op.name in ("amplitude_encode", "mcu") for op in body):  # mcu: the gate path applies it
         return None
     names = circuit.parameter_names
     col = {name: i for i, name in enumerate(names)}

@@ -32,6 +32,7 @@ from . import fusion
 __all__ = [
     "simulate",
     "apply_matrix",
+    "apply_controlled",
     "probabilities",
     "marginal_probabilities",
     "expectation_values",
@@ -98,6 +99,29 @@ def apply_matrix(state: torch.Tensor, matrix: torch.Tensor, qubits: Sequence[int
         out = flat @ mt
     out = out.reshape(out.shape[0], *shape[1:])
     return torch.movedim(out, dst, src)
+
+
+def apply_controlled(state: torch.Tensor, matrix: torch.Tensor, controls: Sequence[int], target: int) -> torch.Tensor:
+    """A (..., 2, 2) matrix on ``target`` where every control is 1, in a (B, 2, ..., 2) state batch.
+
+    One pass over the state whatever the number of controls (an ``mcu`` instruction), never a
+    dense 2^(m+1) matrix.
+    """
+    n = state.dim() - 1
+    mask = torch.zeros((1, *([2] * n)), dtype=torch.bool, device=state.device)
+    index: list[Any] = [slice(None)] * (n + 1)
+    for c in controls:
+        index[c + 1] = 1
+    mask[tuple(index)] = True
+    return torch.where(mask, apply_matrix(state, matrix, [target]), state)
+
+
+def mcu_matrix(params: Sequence[torch.Tensor], cdtype: torch.dtype, device: Any) -> torch.Tensor:
+    """``e^{i gamma} u(theta, phi, lam)``, batched over tensor parameters like the gate matrices."""
+    theta, phi, lam, gamma = params
+    u = GATES["u"].matrix_fn(theta, phi, lam, cdtype=cdtype, device=device)
+    phase = torch.polar(torch.ones_like(gamma), gamma).to(cdtype)
+    return u * phase.reshape(*phase.shape, 1, 1)
 
 
 def _encode(state: torch.Tensor, vec: torch.Tensor, qubits: Sequence[int], fresh: bool) -> torch.Tensor:
@@ -272,6 +296,10 @@ def simulate(
             state = _encode(state, vec, op.qubits, fresh=not touched and initial_state is None)
         elif op.name == "unitary":
             state = apply_matrix(state, torch.tensor(op.matrix, dtype=dtype, device=device), op.qubits)
+        elif op.name == "mcu":
+            ps = [_eval_param(p, cols) for p in op.params]
+            ps = [p if torch.is_tensor(p) else torch.tensor(float(p), dtype=rdtype, device=device) for p in ps]
+            state = apply_controlled(state, mcu_matrix(ps, dtype, device), op.qubits[:-1], op.qubits[-1])
         else:
             gate = GATES[op.name]
             ps = [_eval_param(p, cols) for p in op.params]

@@ -48,8 +48,8 @@ Import (``from_qasm(text)``)
   expanded inline, with the ``gphase`` of its body tracked exactly.
 - Modifiers: ``inv @``, ``pow(k) @`` (integer or real constant ``k``), ``ctrl @``/``ctrl(n) @``/
   ``negctrl @`` on any gate, at bounded cost (:mod:`qbridge.ir.modifiers`): ``pow(k)`` is one
-  instruction (a scaled rotation angle, or the matrix power) whatever ``k``; ``ctrl(n)`` grows
-  polynomially in ``n`` (``ctrl(11) @ x`` is 463 Toffolis and rotations), without ancillas.
+  instruction (a scaled rotation angle, or the matrix power) whatever ``k``; ``ctrl(n)`` is
+  one ``mcu`` instruction per basis gate whatever ``n`` (``ctrl(11) @ x`` is one instruction).
 - Gate names and value names (registers, inputs, constants) are kept apart, so a program may
   declare ``input float[64] x;`` next to the ``x`` gate (Qiskit's importer refuses that).
 - Registers (``qubit[n] q;``, ``qubit q;``, ``qreg q[n];``) are flattened in declaration order;

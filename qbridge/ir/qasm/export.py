@@ -183,6 +183,14 @@ def to_qasm(circuit: Circuit, version: int = 3) -> str:
         elif op.name == "measure":
             # one line per instruction: import regroups the statements of a line
             lines.append(" ".join(f"{creg}[{bit_of[q]}] = measure {qreg}[{q}];" for q in op.qubits))
+        elif op.name == "mcu":
+            # ctrl(m) @ U, and the phase as a phase gate on the last control controlled by the rest
+            theta, phi, lam, gamma = op.params
+            m = len(op.qubits) - 1
+            lines.append(f"ctrl({m}) @ " + _gate_call("U", qs, (theta, phi, lam), alias))
+            if as_param_value(gamma) != 0.0:
+                head = f"ctrl({m - 1}) @ " if m > 1 else ""
+                lines.append(head + _gate_call("p", qs[:-1], (gamma,), alias))
         else:
             lines.append(_gate_call(op.name, qs, op.params, alias))
     return "\n".join(lines) + "\n"

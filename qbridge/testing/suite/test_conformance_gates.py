@@ -92,3 +92,20 @@ class TestGates(ConformanceBase):
         harness.require_ideal()
         tasks, labels = _with_inputs(body, None, rng, 3, "2-qubit unitary on (2, 0)")
         harness.check(tasks, labels)
+
+    @pytest.mark.parametrize("kind", ["mcx", "mcu"])
+    def test_multi_controlled_gate(self, harness, kind):
+        """A multi-controlled gate (``mcu``, one instruction however many controls) on controls
+        in a scrambled order: native, or through the core's ancilla-free decomposition."""
+        harness.require_ideal()
+        harness.require_qubits(5)
+        rng = np.random.default_rng(11 if kind == "mcx" else 12)
+        if kind == "mcx":
+            body, values, label = Circuit(5).mcx((3, 0, 4), 1), None, "mcx on controls (3, 0, 4), target 1"
+        else:
+            a = Parameter("a")
+            body = Circuit(5).mcu((4, 2, 0, 3), 1, a, 0.4, -1.3, 0.5 * a)
+            values, label = np.array([[0.7], [-2.1]]), "mcu(a, 0.4, -1.3, a/2) on controls (4, 2, 0, 3), target 1"
+        tasks, labels = _with_inputs(body, values, rng, 5, label)
+        harness.check(tasks, labels)
+
