@@ -151,15 +151,17 @@ def row_scales(t: torch.Tensor, name: str) -> torch.Tensor:
     entries raise :class:`EncodingError` naming them."""
     with torch.no_grad():
         entries = torch.view_as_real(t) if t.is_complex() else t
-        flat = entries.flatten(1)
-        finite = torch.isfinite(flat).all(dim=1)
+        # NaN and inf survive the maximum: one reduction checks the rows and gives their scales
+        # (an isfinite pass over every entry costs ten times as much)
+        scale = entries.flatten(1).abs().amax(1, keepdim=True)
+        finite = torch.isfinite(scale).squeeze(1)
         if not bool(finite.all()):
             bad = (~finite).nonzero().flatten().tolist()
             raise EncodingError(
                 f"input {name!r} has non-finite entries (NaN or inf) in {_rows_text(bad, t.shape[0])}; "
                 "clean or drop those rows before encoding", instruction="amplitude_encode", rows=bad,
             )
-        return flat.abs().amax(1, keepdim=True)
+        return scale
 
 
 def checked_row_norms(t: torch.Tensor, name: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
