@@ -290,7 +290,7 @@ def test_run_options_are_checked_when_the_config_is_made():
 
 def test_typed_settings_agree_with_the_techniques_choices():
     """RunConfig checks choices at construction; the techniques keep their own tables. They agree."""
-    from qbridge.backends.run_options import RUN_OPTIONS
+    from qbridge.runtime.options import RUN_OPTIONS
     from qbridge.mitigation.allocation import ALLOCATIONS
     from qbridge.mitigation.readout import READOUT_METHODS
     from qbridge.mitigation.zne import EXTRAPOLATIONS, FOLD_METHODS

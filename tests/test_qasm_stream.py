@@ -1,4 +1,4 @@
-"""Streaming import of large flat programs (qbridge.ir.qasm_stream) gives what the reference
+"""Streaming import of large flat programs (qbridge.interop.qasm_stream) gives what the reference
 importer gives: the same unitary (global phase included), parameters and measured qubits."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("qiskit.qasm3")
-from qbridge.ir import qasm_stream  # noqa: E402
+from qbridge.interop import qasm_stream  # noqa: E402
+from qbridge.ir.qasm import importer  # noqa: E402
 from qbridge.ir.qasm import QasmError, from_qasm  # noqa: E402
 from qbridge.ir.qasm.importer import _Importer  # noqa: E402
 from qbridge.sim.statevector import circuit_unitary  # noqa: E402
@@ -49,6 +50,7 @@ def _random_program(lines: int, n: int, seed: int) -> str:
 @pytest.fixture
 def always_stream(monkeypatch):
     monkeypatch.setattr(qasm_stream, "STREAM_THRESHOLD", 0)
+    monkeypatch.setattr(importer, "FAST_READER_MIN_CHARS", 0)
     monkeypatch.setattr(qasm_stream, "CHUNK_STATEMENTS", 37)  # many chunks even for small programs
 
 

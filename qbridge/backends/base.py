@@ -1,7 +1,7 @@
 """The backend API: what every backend is, and what travels to it and back.
 
 Owns: the abstract :class:`Backend`. The types that travel to it and back (:class:`Target`,
-:class:`RunConfig`, :class:`Task`, results, :class:`Job`) live in :mod:`qbridge.backends.types`
+:class:`RunConfig`, :class:`Task`, results, :class:`Job`) live in :mod:`qbridge.runtime.types`
 and are importable from here as well.
 
 The life of a run, in :meth:`Backend.run`:
@@ -10,7 +10,7 @@ The life of a run, in :meth:`Backend.run`:
    native program) -- every error here is raised before any compute is spent;
 3. ``_execute`` the whole batch in one submission (the one method a backend must write);
 4. finish in the core: marginalise onto measured qubits, turn shot counts into expectation values
-   with standard errors (qbridge.primitives.estimation). Backends never see shot-based observables.
+   with standard errors (qbridge.execution). Backends never see shot-based observables.
 
 Must not touch: any quantum SDK (adapters live in plugins/), the registry.
 """
@@ -26,8 +26,9 @@ from ..exceptions import (
     QBridgeError,
     ValidationError,
 )
+from ..execution.run import run_tasks
 from ..ir.circuit import Circuit
-from .types import (  # the types of a run, importable from here as before (see __all__)
+from ..runtime.types import (  # the types of a run, importable from here as before (see __all__)
     CompiledTask,
     Job,
     JobStatus,
@@ -198,8 +199,6 @@ class Backend(abc.ABC):
 
         ``settings`` (shots, seed, precision, mitigation) override fields of ``config``.
         """
-        from ..primitives.estimation import run_with_estimation
-
         if config is None:
             config = RunConfig(**settings)
         elif settings:
@@ -209,7 +208,7 @@ class Backend(abc.ABC):
         task_list = [as_task(t) for t in tasks]
         if not task_list:
             raise ValueError("run needs at least one task")
-        return run_with_estimation(self, task_list, config)
+        return run_tasks(self, task_list, config)
 
     def __deepcopy__(self, memo: dict) -> "Backend":
         # A backend is a handle on a simulator or a device, not module state: copies of a model

@@ -50,7 +50,7 @@ from torch import nn
 from ..backends.base import Backend
 from ..exceptions import UnsupportedModelError
 from ..nn.qffn import QFFN
-from ..train.models import select_layers
+from ..nn.selection import select_layers
 from .modules import HEAD_KINDS, GPT2HybridAttention, HybridAttentionBase, QuantumMLP, RotaryHybridAttention
 
 __all__ = [

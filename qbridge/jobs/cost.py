@@ -119,7 +119,7 @@ class Budget:
         """A budget from a run's typed budget settings (``RunConfig.settings.budget``) or from run
         options (``max_cost``, ``max_shots``, ``total_cap``, ``max_seconds``, checked as
         ``RunConfig`` checks them), or None when none is set."""
-        from ..backends.run_options import BudgetSettings, check_run_options, settings_from_options
+        from ..runtime.options import BudgetSettings, check_run_options, settings_from_options
 
         b = options if isinstance(options, BudgetSettings) else settings_from_options(check_run_options(options)).budget
         if not b.any:
@@ -189,7 +189,7 @@ def _usd(v: float | None) -> str:
 
 
 def count_executables(tasks: Sequence[Any], shots: int | None) -> int:
-    """Circuits x bindings that a run sends, as :func:`run_with_estimation` expands them.
+    """Circuits x bindings that a run sends, as :func:`qbridge.execution.run.run_tasks` expands them.
 
     With shots, each task's observables are measured in qubit-wise commuting groups, one circuit
     per group (a task with only identity terms sends nothing); every batch row is one execution.

@@ -1,7 +1,6 @@
 """Shot allocation and error mitigation on any backend, as one submission.
 
-:func:`run_mitigated` is what ``Backend.run`` does (through the hook in
-:func:`qbridge.primitives.estimation.run_with_estimation`) when a run asks for mitigation
+`run_mitigated` is what ``Backend.run`` does (through :func:`qbridge.execution.run.run_tasks`) when a run asks for mitigation
 (``RunConfig.mitigation``) or a non-uniform shot allocation (``RunConfig.options``):
 
 1. build: per task, the noise-scaled circuits (ZNE), their random twirls, and per circuit the
@@ -53,10 +52,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..exceptions import JobError, ValidationError
+from ..exceptions import ValidationError
 from ..ir.circuit import Circuit
-from ..backends.run_options import AllocationSettings, MitigationOptions
-from ..backends.types import LocalJob, Result, Task, TaskResult
+from ..runtime.options import AllocationSettings, MitigationOptions
+from ..runtime.checks import checked_execute
+from ..runtime.types import LocalJob, Result, Task, TaskResult
 from ..ir.observables import PauliSum
 from ..ir.measurement import measurement_circuit, qubitwise_groups
 from .allocation import allocate_shots, group_weights, predicted_stderr, split_into_copies
@@ -99,7 +99,7 @@ class MitigationSettings:
         unknown = [t for t in techniques if t not in TECHNIQUES]
         if unknown:
             raise ValueError(f"unknown mitigation {unknown}; choose from {list(TECHNIQUES)} (comma-separated)")
-        # the values were checked when the RunConfig was made (qbridge.backends.run_options); what
+        # the values were checked when the RunConfig was made (qbridge.runtime.options); what
         # is left are the rules that tie settings together
         a, m = config.settings.allocation, config.settings.mitigation
         if a.allocation == "precision" and a.target_stderr is None:
@@ -544,18 +544,7 @@ class _SamplingPlan:
 
 
 def _execute(backend: Any, compiled: list[Any], exec_config: Any) -> list[Any]:
-    raw = backend._execute(compiled, exec_config) if compiled else []
-    if len(raw) != len(compiled):
-        raise JobError(f"{backend.backend_name} returned {len(raw)} result(s) for {len(compiled)} task(s)",
-                       backend=backend.backend_name)
-    for res, comp in zip(raw, compiled):
-        if res.batch_size != comp.task.batch_size:
-            raise JobError(
-                f"{backend.backend_name} returned {res.batch_size} row(s) for a batch of {comp.task.batch_size}; "
-                "a backend must return one row per binding",
-                backend=backend.backend_name,
-            )
-    return raw
+    return checked_execute(backend, compiled, exec_config)
 
 
 @dataclass

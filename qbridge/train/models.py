@@ -20,13 +20,14 @@ the listed layers; for a Hugging Face model it calls ``qbridge.hf.hybridize``.
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..nn.selection import PATTERNS, select_layers  # noqa: F401 - PATTERNS: importable from here too
 
 __all__ = [
     "GPTConfig",
@@ -40,31 +41,6 @@ __all__ = [
 ]
 
 HF_FAMILIES = ("gpt2", "llama", "qwen2")
-
-
-PATTERNS = ("alternate", "first", "random")
-
-
-def select_layers(n_layer: int, fraction: float, pattern: str = "alternate", seed: int = 0) -> list[int]:
-    """Which of ``n_layer`` layers to make quantum for a ``fraction`` (0..1), sorted; the one
-    rule of qbridge's TinyGPT and of ``qbridge.hf.hybridize``.
-
-    k = floor(fraction * n_layer + 1/2) layers; ``"alternate"`` spreads them evenly, ending at the
-    last layer (layer ceil((i + 1) n_layer / k) - 1 for i < k: 1/2 of 4 gives layers 1 and 3),
-    ``"first"`` takes layers 0..k-1, ``"random"`` draws k layers with ``random.Random(seed)``.
-    """
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
-    if pattern not in PATTERNS:
-        raise ValueError(f"pattern must be one of {PATTERNS}, got {pattern!r}")
-    k = int(math.floor(fraction * n_layer + 0.5))
-    if k == 0:
-        return []
-    if pattern == "first":
-        return list(range(k))
-    if pattern == "random":
-        return sorted(random.Random(seed).sample(range(n_layer), k))
-    return [math.ceil((i + 1) * n_layer / k) - 1 for i in range(k)]
 
 
 @dataclass

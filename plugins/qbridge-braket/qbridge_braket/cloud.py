@@ -474,7 +474,7 @@ def submit_via_store(backend: Any, programs: Sequence[Any], shots: int, config: 
     transport = kwargs.pop("transport", None) or transport_for(backend)
     requests = transport.pack_programs(programs, int(shots))
     n_exec = sum(len(r.executables) for r in requests)
-    from qbridge.backends.run_options import RunSettings
+    from qbridge.runtime.options import RunSettings
     from qbridge.jobs import Budget
 
     settings = config.settings if config is not None else RunSettings()

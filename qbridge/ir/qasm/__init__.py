@@ -2,7 +2,7 @@
 
 The package: :mod:`.export` (``to_qasm``), :mod:`.importer` (``from_qasm``, an ``openqasm3``
 visitor), :mod:`.gates` (the gate tables a program sees), :mod:`.errors`; large flat programs are
-streamed by :mod:`qbridge.ir.qasm_stream`.
+streamed by :mod:`qbridge.interop.qasm_stream` (a reader of the ``qbridge.qasm_readers`` entry-point group).
 
 Owns: the text form of a :class:`~qbridge.ir.circuit.Circuit`. Export writes OpenQASM 3; import
 reads OpenQASM 3 and OpenQASM 2 through the maintained ``openqasm3`` reference parser (its ANTLR

@@ -4,7 +4,10 @@ Owns: deciding whether a program can be streamed, splitting it into statements, 
 in chunks through ``qiskit.qasm3.loads_experimental`` (Qiskit's native OpenQASM 3 parser)
 followed by :func:`qbridge.interop.qiskit.from_qiskit`, so that memory stays bounded by a chunk.
 
-Must not touch: simulation, backends. :func:`qbridge.ir.qasm.from_qasm` decides when this runs.
+Must not touch: simulation, backends. An SDK adapter: registered under the ``qbridge.qasm_readers``
+entry-point group (pyproject.toml), which :func:`qbridge.ir.qasm.from_qasm` offers programs of at
+least ``FAST_READER_MIN_CHARS`` characters before its reference parser; :func:`read` declines
+(None) what it does not stream.
 
 Which parser reads a program (measured in ``benchmarks/qasm_large.py``; numbers in
 docs/hostile-inputs.md):
@@ -41,10 +44,10 @@ import logging
 import re
 from typing import Iterator
 
-from .circuit import Circuit, Instruction
-from .parameters import as_param_value
+from ..ir.circuit import Circuit, Instruction
+from ..ir.parameters import as_param_value
 
-__all__ = ["STREAM_THRESHOLD", "CHUNK_STATEMENTS", "streamable", "stream_from_qasm", "split_statements"]
+__all__ = ["STREAM_THRESHOLD", "CHUNK_STATEMENTS", "streamable", "stream_from_qasm", "read", "split_statements"]
 
 LOG = logging.getLogger("qbridge.ir.qasm")
 
@@ -174,7 +177,7 @@ def stream_from_qasm(text: str) -> Circuit | None:
         return None
     header, body, tail = parts
     head = "\n".join(header) + "\n"
-    from ..interop.qiskit import from_qiskit
+    from .qiskit import from_qiskit  # imports qiskit: only when a program is streamed
     from ..limits import MAX_PROGRAM_INSTRUCTIONS
 
     ops: list[Instruction] = []
@@ -196,7 +199,7 @@ def stream_from_qasm(text: str) -> Circuit | None:
         num_qubits = part.num_qubits
         ops.extend(part.instructions)
         if len(ops) > MAX_PROGRAM_INSTRUCTIONS:
-            from .qasm import QasmLimitError
+            from ..ir.qasm import QasmLimitError
 
             raise QasmLimitError(
                 f"the program expands to more than {MAX_PROGRAM_INSTRUCTIONS} instructions "
@@ -205,3 +208,11 @@ def stream_from_qasm(text: str) -> Circuit | None:
             )
         phase = as_param_value(phase + part.global_phase)
     return Circuit(num_qubits, ops, global_phase=phase)
+
+
+def read(text: str) -> Circuit | None:
+    """The entry point of the ``qbridge.qasm_readers`` group: the streamed circuit of a large flat
+    program, or None (too small, not flat, or Qiskit's loader missing or refusing)."""
+    if not streamable(text):
+        return None
+    return stream_from_qasm(text)
