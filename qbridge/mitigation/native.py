@@ -13,11 +13,12 @@ decoupling), ``braket.device`` on devices that list an error-mitigation scheme (
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from ..exceptions import ValidationError
+from .technique import Technique, register_technique
 
-__all__ = ["native_mitigation"]
+__all__ = ["native_mitigation", "NativeTechnique"]
 
 
 def native_mitigation(backend: Any) -> dict[str, Any]:
@@ -35,3 +36,28 @@ def native_mitigation(backend: Any) -> dict[str, Any]:
     if not isinstance(info, dict) or not info:
         raise ValidationError(f"{name} offers no native error mitigation for this device", backend=name)
     return dict(info)
+
+
+@register_technique
+class NativeTechnique(Technique):
+    """A backend's own mitigation: asked of the backend before anything is built, applied by its
+    ``_execute`` (the executed config's ``mitigation`` is ``("native",)``), reported as requested
+    and as the backend reported it."""
+
+    name = "native"
+    corrects_noise = False  # the backend's service decides; qbridge adds no circuits
+
+    def check(self, backend: Any, tasks: Sequence[Any]) -> None:
+        self.requested = native_mitigation(backend)
+        self.reported = None
+
+    def execution_names(self) -> tuple[str, ...]:
+        return ("native",)
+
+    def finish(self, sub: Any, raw: Sequence[Any]) -> None:
+        reports = (sub.metadata(raw, i).get("native_mitigation") for i in range(len(sub.entries)))
+        self.reported = next((r for r in reports if r is not None), None)
+
+    def report(self, token: Any, context: dict[str, Any]) -> dict[str, Any]:
+        return {"requested": self.requested, "reported": self.reported}
+

@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..exceptions import MitigationError
 from ..ir.circuit import Circuit
+from ..runtime.types import Task
 from .samples import Samples, mean_and_variance
+from .technique import Technique, register_technique
 
 __all__ = [
     "READOUT_METHODS",
@@ -52,6 +54,7 @@ __all__ = [
     "NoCorrection",
     "correct_distribution",
     "nearest_probability_distribution",
+    "ReadoutTechnique",
 ]
 
 READOUT_METHODS = ("tensored", "full")
@@ -360,3 +363,110 @@ def nearest_probability_distribution(quasi: Mapping[str, float]) -> dict[str, fl
     keep = order[i:]
     out[keep] = v[keep] + acc / remaining
     return {k: float(p) for k, p in zip(keys, out) if p > 0}
+
+
+# -- the technique, as the pipeline runs it ----------------------------------------------------------
+
+
+class _Mapped:
+    """A calibration applied to a register whose qubit i is the calibration's qubit ``qubits[i]``."""
+
+    def __init__(self, cal: Any, qubits: Sequence[int]) -> None:
+        self.cal = cal
+        self.qubits = list(qubits)
+        self.identity = self.qubits == list(range(cal.num_qubits))
+
+    def estimate(self, samples: Samples, terms):
+        if self.identity:
+            return self.cal.estimate(samples, terms)
+        if isinstance(self.cal, FullCalibration):
+            sub = self.cal.restrict(self.qubits)
+            m, v, _ = sub.estimate(samples, terms)
+            # the sub-register's matrix is not a slice of the calibration's parameters: its own
+            # shot noise is left out (documented); the tensored model keeps it
+            return m, v, np.zeros(self.cal.num_params)
+        n = self.cal.num_qubits
+        sub = TensoredCalibration(self.cal.e0[self.qubits], self.cal.e1[self.qubits], self.cal.shots0, self.cal.shots1)
+        m, v, d = sub.estimate(samples, terms)
+        full = np.zeros(2 * n)
+        k = len(self.qubits)
+        np.add.at(full, self.qubits, d[:k])
+        np.add.at(full, [n + q for q in self.qubits], d[k:])
+        return m, v, full
+
+    def quad(self, d: np.ndarray) -> float:
+        return self.cal.quad(d)
+
+    def distribution(self, samples: Samples) -> dict[str, float]:
+        cal = self.cal if self.identity else self.cal.restrict(self.qubits)
+        return correct_distribution(samples, cal)
+
+
+@register_technique
+class ReadoutTechnique(Technique):
+    """Readout-error correction: calibration circuits in the run's submission (one set per
+    register width, shared by its tasks), then every group's estimate corrected with the fitted
+    model, its calibration noise propagated; counts come back as quasi-probabilities and their
+    nearest probability distribution."""
+
+    name = "readout"
+    stage = 30
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.entries: dict[int, list[int]] = {}  # width -> calibration entries
+        self.results: dict[int, Any] = {}  # width -> fitted calibration
+
+    def _width(self, backend: Any, n: int) -> int:
+        if self.settings.options.calibration_width == "device" and backend.target.num_qubits:
+            return max(int(backend.target.num_qubits), n)
+        return n
+
+    def request(self, sub: Any, backend: Any, task: Any) -> int:
+        w = self._width(backend, task.circuit.num_qubits)
+        if w not in self.entries:
+            shots = self.settings.options.calibration_shots or self.settings.run_shots
+            self.entries[w] = [sub.add(Task(c), shots, owner=self.name)
+                               for c in calibration_circuits(w, self.settings.options.readout_method)]
+        return w
+
+    def finish(self, sub: Any, raw: Sequence[Any]) -> None:
+        for w, ids in self.entries.items():
+            results = [sub.samples(raw, i, 0) for i in ids]
+            self.results[w] = calibrate(results, self.settings.options.readout_method, sub.layout(raw, ids[0]))
+
+    def _corrector(self, w: int, n: int, layout: tuple[int, ...] | None, warn: list[str]) -> tuple[Any, list[int]]:
+        """(calibration, qubit map) for a task of ``n`` qubits measured at ``layout``."""
+        cal = self.results[w]
+        cal_layout = cal.physical_qubits
+        if layout is not None and cal_layout is not None:
+            pos = {p: i for i, p in enumerate(cal_layout)}
+            if all(p in pos for p in layout):
+                return cal, [pos[p] for p in layout]
+            warn.append(
+                f"the circuit ran on physical qubits {list(layout)} but the readout calibration on "
+                f"{list(cal_layout)}; corrected by logical qubit; set options calibration_width='device' "
+                "to calibrate every qubit of the device"
+            )
+        return cal, list(range(n))
+
+    def estimator(self, token: Any, sub: Any, raw: Sequence[Any], ids: Sequence[int], num_qubits: int,
+                  warn: list[str]) -> Any:
+        layouts = [sub.layout(raw, i) for i in ids]
+        if len(set(layouts)) > 1:
+            warn.append(f"the measurement circuits ran on different layouts {sorted(set(map(str, layouts)))}; "
+                        "readout corrected with the first one's")
+        cal, qubits = self._corrector(token, num_qubits, layouts[0] if layouts else None, warn)
+        return _Mapped(cal, qubits)
+
+    def on_samples(self, token: Any, sub: Any, raw: Sequence[Any], ids: Sequence[int], num_qubits: int,
+                   readout: Sequence[int], samples: Sequence[Samples], metadata: dict, warn: list[str]) -> None:
+        cal, qubits = self._corrector(token, num_qubits, sub.layout(raw, ids[0]), warn)
+        corr = _Mapped(cal, [qubits[q] for q in readout])
+        quasi = [corr.distribution(s) for s in samples]
+        metadata["quasi_dists"] = quasi
+        metadata["nearest_probabilities"] = [nearest_probability_distribution(q) for q in quasi]
+
+    def report(self, token: Any, context: dict[str, Any]) -> dict[str, Any]:
+        return {"method": self.settings.options.readout_method, "calibration": self.results[token].to_dict()}
+

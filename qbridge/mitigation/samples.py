@@ -87,6 +87,14 @@ class Samples:
         bits = np.array(rows, dtype=np.uint8).reshape(len(rows), n)
         return Samples(bits, np.array(w), None if exact else int(sum(p.shots for p in parts)))
 
+    def flipped(self, qubits: Sequence[int]) -> "Samples":
+        """The outcomes with the bits of ``qubits`` inverted (undoing an X before measurement)."""
+        if not len(qubits):
+            return self
+        bits = self.bits.copy()
+        bits[:, list(qubits)] ^= 1
+        return Samples(bits, self.weights, self.shots)
+
     def select(self, qubits: Sequence[int]) -> "Samples":
         """Marginal over ``qubits`` (positions, in the order given)."""
         sub = self.bits[:, list(qubits)]

@@ -19,14 +19,15 @@ from __future__ import annotations
 import cmath
 import itertools
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from ..ir.circuit import Circuit, Instruction
 from ..ir.gates import GATES, gate_matrix
+from .technique import Technique, Variant, register_technique
 
-__all__ = ["twirl_pairs", "twirl_circuit", "twirl_instances", "twirlable_gates"]
+__all__ = ["twirl_pairs", "twirl_circuit", "twirl_instances", "twirlable_gates", "TwirlTemplate", "TwirlTechnique"]
 
 _P1 = {
     "I": np.eye(2, dtype=complex),
@@ -223,3 +224,42 @@ class TwirlTemplate:
                     row.extend(_FRAME_ANGLES[p])
             out[i] = row
         return out
+
+
+# -- the technique, as the pipeline runs it ----------------------------------------------------------
+
+
+@register_technique
+class TwirlTechnique(Technique):
+    """Pauli twirling: each variant runs as ``twirl_instances`` random twirls, pooled. Separate
+    circuits (``twirl_mode="explicit"``, default: the fewest extra gates) or the rows of one
+    template (``"parametric"``: one compile for all instances, four extra gates per frame)."""
+
+    name = "twirl"
+    stage = 20
+
+    def needs_seed(self) -> bool:
+        return True
+
+    def expand(self, variants: list[Variant], rng: np.random.Generator) -> list[Variant]:
+        o = self.settings.options
+        out: list[Variant] = []
+        for v in variants:
+            if o.twirl_mode == "parametric" and v.frames is None:
+                tpl = TwirlTemplate(v.circuit, o.twirl_gates)
+                if tpl.slots:
+                    out.append(Variant(v.scale, tpl.circuit, tpl.frames(o.twirl_instances, rng), tuple(tpl.names), v.flip))
+                    continue
+            elif o.twirl_mode != "parametric" and any(len(twirl_pairs(op.name)) > 1 for op in v.circuit):
+                out.extend(Variant(v.scale, twirl_circuit(v.circuit, rng, o.twirl_gates), v.frames, v.frame_names, v.flip)
+                           for _ in range(o.twirl_instances))
+                continue
+            out.append(v)
+        return out
+
+    def report(self, token: Any, context: dict[str, Any]) -> dict[str, Any]:
+        o = self.settings.options
+        if context["kind"] == "sampling":
+            return {"instances": o.twirl_instances}
+        return {"instances": o.twirl_instances, "gates": list(o.twirl_gates) if o.twirl_gates else "all"}
+

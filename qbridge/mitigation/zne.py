@@ -32,12 +32,13 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..exceptions import CircuitError
+from ..exceptions import CircuitError, ValidationError
 from ..ir.circuit import Circuit, Instruction
+from .technique import Technique, Variant, register_technique
 
 __all__ = [
     "FOLD_METHODS",
@@ -48,6 +49,7 @@ __all__ = [
     "Extrapolation",
     "extrapolate",
     "extrapolation_weights",
+    "ZNETechnique",
 ]
 
 FOLD_METHODS = ("global", "gates", "random")
@@ -296,3 +298,67 @@ def extrapolate(
             jac[k] = (_fit_exponential(x, up, asymptote) - _fit_exponential(x, down, asymptote)) / (2 * h)
         return Extrapolation(v0, float(math.sqrt(float((jac * jac) @ (s * s)))), jac, method)
     raise ValueError(f"unknown extrapolation {method!r}; choose one of {list(EXTRAPOLATIONS)}")
+
+
+# -- the technique, as the pipeline runs it ----------------------------------------------------------
+
+
+@register_technique
+class ZNETechnique(Technique):
+    """Zero-noise extrapolation: every variant folded at each noise scale (first among the
+    techniques, so that twirling acts on the folded circuits), then each observable's per-scale
+    values extrapolated to zero noise, standard errors through the extrapolation's Jacobian."""
+
+    name = "zne"
+    needs_observables = True
+    stage = 10
+    not_applied = "extrapolates expectation values; this task has none"
+
+    @classmethod
+    def validate(cls, settings: Any) -> None:
+        scales = tuple(settings.options.scale_factors)
+        if len(scales) < 2 or len(set(scales)) != len(scales) or min(scales) < 1:
+            raise ValueError(f"scale_factors must be at least 2 distinct numbers >= 1, got {scales}")
+
+    def check(self, backend: Any, tasks: Sequence[Any]) -> None:
+        if not any(task.observables for task in tasks):
+            # in a mixed run, tasks without observables (counts) skip ZNE and say so in their metadata
+            raise ValidationError("zero-noise extrapolation extrapolates expectation values; give observables "
+                                  "(Estimator) or drop 'zne'", backend=backend.backend_name)
+
+    def needs_seed(self) -> bool:
+        return self.settings.options.fold_method == "random"
+
+    def expands_encodings(self) -> bool:
+        return bool(self.settings.options.fold_encoding)
+
+    def expand(self, variants: list[Variant], rng: np.random.Generator) -> list[Variant]:
+        o = self.settings.options
+        out = []
+        for v in variants:
+            for s in o.scale_factors:
+                folded, actual = fold(v.circuit, s, o.fold_method, seed=rng, barriers=o.fold_barriers)
+                out.append(Variant(actual * v.scale, folded, v.frames, v.frame_names, v.flip))
+        return out
+
+    def shot_factor(self, scales: Sequence[float]) -> float:
+        # a linear extrapolation amplifies variance by sum_k w_k^2
+        try:
+            w = extrapolation_weights(list(scales), self.settings.options.extrapolation, self.settings.order)
+        except ValueError:
+            return 1.0  # exponential: no fixed weights; the precision then holds per scale
+        return float(w @ w)
+
+    def reduce(self, scales: Sequence[float], values: np.ndarray, stderr: np.ndarray,
+               asymptote: float) -> tuple[float, np.ndarray]:
+        o = self.settings.options
+        asym = o.asymptote if o.asymptote is not None else asymptote
+        ext = extrapolate(scales, values, stderr, o.extrapolation, order=self.settings.order, asymptote=asym)
+        return ext.value, ext.jacobian
+
+    def report(self, token: Any, context: dict[str, Any]) -> dict[str, Any]:
+        o = self.settings.options
+        return {"scale_factors": list(o.scale_factors), "actual_scales": list(context["scales"]),
+                "fold_method": o.fold_method, "extrapolation": o.extrapolation, "order": self.settings.order,
+                "values": context["values"], "stderr": context["stderr"]}
+
