@@ -78,7 +78,7 @@ def random_shallow(seed: int, n: int = 4, layers: int = 3) -> Workload:
             c = c.cx(q, q + 1)
     candidates = [_word(n, {q: "Z"}) for q in range(n)] + [_word(n, {q: "Z", q + 1: "Z"}) for q in range(n - 1)]
     candidates += [_word(n, {q: "X"}) for q in range(n)]
-    exact = Estimator("torch").run(c, candidates, precision="double").values.numpy()[0]
+    exact = np.asarray(Estimator("torch").run(c, candidates, precision="double").values)[0]
     obs = [o for o, v in zip(candidates, exact) if abs(v) >= 0.2]
     return Workload(f"random-{seed}", c, obs)
 
@@ -105,7 +105,7 @@ def qffn_workload(seed: int) -> Workload | None:
 
 def exact_values(w: Workload) -> np.ndarray:
     res = Estimator("torch").run(w.circuit, w.observables, w.parameter_values, inputs=w.inputs, precision="double")
-    return res.values.numpy()
+    return np.asarray(res.values)
 
 
 BACKENDS = {

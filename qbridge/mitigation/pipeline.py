@@ -17,6 +17,10 @@ module calls them at fixed points and owns what is common to all: the one submis
 (:mod:`.submission`), the shot allocation, the pooling of samples per noise scale, standard
 errors, the result's metadata.
 
+Why one file of about 650 lines: planning (which circuits, how many shots, the pilot) and
+combining (the estimation and sampling plans, the rows of expanded encodings) read the same
+bookkeeping of one submission; split, each half would need the other's private layout.
+
 Only ``allocation="precision"`` with ``variance="pilot"`` makes two submissions (the pilot, then
 the run it sizes).
 
