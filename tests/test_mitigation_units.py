@@ -65,6 +65,9 @@ def test_symmetrised_expectation_values_match_the_hand_derivation(prep, plain, s
     mit = res.metadata["mitigation"]
     assert mit["techniques"] == ["toy_symmetrize"] and mit["toy_symmetrize"] == {"twins": True}
     assert mit["circuits"] == 2  # one measurement group, two twins: one submission
+    typed = res.mitigation  # the same, typed
+    assert typed.techniques == ("toy_symmetrize",) and typed.circuits == 2 and typed["toy_symmetrize"] == {"twins": True}
+    assert typed.shots is None  # exact: no shots spent
     assert res.metadata["unmitigated"]["expectation_values"][0, 0] == pytest.approx(symmetric, abs=1e-9)
 
 
@@ -73,6 +76,7 @@ def test_counts_are_symmetrised_and_the_shots_kept():
     res = _backend().run([task], RunConfig(shots=4000, seed=3, mitigation="toy_symmetrize")).result()[0]
     counts = res.counts[0]
     assert sum(counts.values()) == 4000  # the twins share the run's shots
+    assert res.mitigation.shots.per_binding == 4000 and res.mitigation.techniques == ("toy_symmetrize",)
     # reads "1" with probability (p01 + p10) / 2 = 0.06: within 5 standard deviations
     p = counts.get("1", 0) / 4000
     assert abs(p - 0.06) < 5 * np.sqrt(0.06 * 0.94 / 4000)
@@ -110,3 +114,23 @@ def test_a_second_technique_under_the_same_name_is_refused():
 def test_unknown_names_list_the_registered_ones():
     with pytest.raises(ValueError, match="toy_symmetrize"):
         _backend().run([Task(Circuit(1), observables=["Z"])], RunConfig(mitigation="toy_symetrize")).result()
+
+
+def test_typed_report_of_the_built_in_techniques():
+    from qbridge.noise import Depolarizing
+
+    model = NoiseModel().with_gate_error("cx", Depolarizing(0.05, 2)).with_readout_error(ReadoutError(P01, P10))
+    task = Task(Circuit(2).h(0).cx(0, 1), observables=["ZZ"])
+    res = get_backend("torch", noise=model).run(
+        [task], RunConfig(shots=2000, seed=5, mitigation="readout,zne", options={"scale_factors": (1, 3)})).result()[0]
+    rep = res.mitigation
+    assert rep.techniques == ("readout", "zne") and rep.seed == 5
+    assert rep["zne"]["actual_scales"] == [1.0, 3.0] and rep["zne"]["values"].shape == (1, 2, 1)
+    assert rep["readout"]["method"] == "tensored"
+    assert rep.shots.total == rep.shots.per_binding + rep.shots.readout_calibration
+    assert rep.shots.zne_extra == rep.shots.per_binding - rep.shots.unmitigated_equivalent > 0
+    with pytest.raises(KeyError, match="reports"):
+        rep["twirl"]
+    plain = get_backend("torch").run([task], RunConfig(shots=100, seed=1)).result()[0]
+    assert plain.mitigation is None
+

@@ -46,17 +46,20 @@ def _program_report(res, task, observables_text, backend_name: str, shots: int |
 def _add_mitigation(out: dict[str, Any], res) -> None:
     """With --mitigation: the unmitigated values beside the mitigated ones, and what it cost."""
     raw = res.metadata.get("unmitigated")
-    mit = res.metadata.get("mitigation")
+    mit = res.mitigation
     if raw is None or mit is None:
         return
     for i, entry in enumerate(out["expectation_values"]):
         entry["unmitigated_value"] = float(raw["expectation_values"][0][i])
         entry["unmitigated_stderr"] = float(raw["stderr"][0][i])
-    summary: dict[str, Any] = {"techniques": mit.get("techniques", []), "circuits": mit.get("circuits")}
-    for key in ("shots", "native", "warnings"):
-        if key in mit:
-            summary[key] = mit[key]
-    if "zne" in mit:
+    summary: dict[str, Any] = {"techniques": list(mit.techniques), "circuits": mit.circuits}
+    if mit.shots is not None:
+        summary["shots"] = res.metadata["mitigation"]["shots"]
+    if "native" in mit.details:
+        summary["native"] = mit["native"]
+    if mit.warnings:
+        summary["warnings"] = list(mit.warnings)
+    if "zne" in mit.details:
         summary["scale_factors"] = mit["zne"]["actual_scales"]
         summary["extrapolation"] = mit["zne"]["extrapolation"]
     out["mitigation"] = summary

@@ -33,6 +33,7 @@ from ..ir.measurement import measurement_circuit, qubitwise_groups
 from ..ir.observables import PauliSum, as_pauli_sum
 from ..ir.parameters import batch_size_of
 from .options import RunSettings, check_run_options, settings_from_options
+from .reports import MitigationReport
 
 __all__ = [
     "Target",
@@ -397,6 +398,12 @@ class TaskResult:
     stderr: Any = None
     shots: int | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def mitigation(self) -> "MitigationReport | None":
+        """The typed form of ``metadata["mitigation"]`` (None when the run was not mitigated)."""
+        md = self.metadata.get("mitigation") if self.metadata else None
+        return MitigationReport.from_dict(md) if isinstance(md, Mapping) else None
 
     def get_counts(self, index: int = 0) -> dict[str, int]:
         if self.counts is None:
