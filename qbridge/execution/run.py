@@ -23,7 +23,7 @@ import numpy as np
 
 from ..mitigation.pipeline import run_mitigated, wants_pipeline
 from ..runtime.checks import checked_execute
-from ..runtime.types import LocalJob, Result, TaskResult
+from ..runtime.types import Executor, LocalJob, Result, RunConfig, Task, TaskResult
 from .estimation import counts_to_array, estimate_from_counts, marginal_counts
 
 __all__ = ["run_tasks"]
@@ -35,7 +35,7 @@ class _Plan:
     groups: list[tuple[str, list[str]]] | None  # None: the task runs as itself
 
 
-def run_tasks(backend: Any, tasks: Sequence[Any], config: Any):
+def run_tasks(backend: Executor, tasks: Sequence[Task], config: RunConfig) -> LocalJob:
     """Run ``tasks`` on ``backend`` under ``config`` as one submission; returns a Job."""
     if wants_pipeline(config):
         # error mitigation and non-uniform shot allocation: the pipeline (one submission too)

@@ -68,7 +68,7 @@ from ..ir.measurement import measurement_circuit, qubitwise_groups
 from ..ir.observables import PauliSum
 from ..runtime.checks import checked_execute
 from ..runtime.options import AllocationSettings, MitigationOptions
-from ..runtime.types import LocalJob, Result, TaskResult
+from ..runtime.types import Executor, LocalJob, Result, RunConfig, Task, TaskResult
 from . import native as _native, readout as _readout, twirl as _twirl, zne as _zne  # noqa: F401 - register the built-in techniques
 from .allocation import allocate_shots, group_weights, predicted_stderr
 from .readout import NoCorrection
@@ -438,7 +438,7 @@ class _Planned:
     pilot: _Pilot | None  # the pilot submission; already sent unless the plan is dry
 
 
-def _plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any, *, dry: bool) -> _Planned:
+def _plan_mitigated(backend: Executor, tasks: Sequence[Task], config: RunConfig, *, dry: bool) -> _Planned:
     """Build and compile every circuit of the run (module notes, steps 1-2). ``dry``: send
     nothing; a pilot is then compiled but not run, and the shots it would have sized come from
     the worst-case variance bound instead (at least as many shots as the pilot could give)."""
@@ -532,7 +532,7 @@ def _plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any, *, dry: boo
     return _Planned(settings, units, original, owners, sub, plans, exec_config, compiled, pilot)
 
 
-def plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any) -> tuple[list[Any], Any, list[Any] | None, Any]:
+def plan_mitigated(backend: Executor, tasks: Sequence[Task], config: RunConfig) -> tuple[list[Any], Any, list[Any] | None, Any]:
     """What a mitigated run would send, compiled and not sent (for dry runs and cost estimates):
     ``(compiled, exec_config, pilot_compiled, pilot_config)``. Every copy of a circuit is its own
     entry of ``compiled`` (each is a task of ``exec_config.shots`` shots); the pilot, sent first
@@ -543,7 +543,7 @@ def plan_mitigated(backend: Any, tasks: Sequence[Any], config: Any) -> tuple[lis
     return p.compiled, p.exec_config, p.pilot.compiled, p.pilot.exec_config
 
 
-def run_mitigated(backend: Any, tasks: Sequence[Any], config: Any):
+def run_mitigated(backend: Executor, tasks: Sequence[Task], config: RunConfig) -> LocalJob:
     """Body of ``Backend.run`` with mitigation or shot allocation (see the module notes)."""
     p = _plan_mitigated(backend, tasks, config, dry=False)
     settings, units, original, owners = p.settings, p.units, p.original, p.owners

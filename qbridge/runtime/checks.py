@@ -7,14 +7,15 @@ binding, or a :class:`~qbridge.exceptions.JobError` that names the backend.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..exceptions import JobError
+from .types import CompiledTask, Executor, RunConfig, TaskResult
 
 __all__ = ["checked_execute"]
 
 
-def checked_execute(backend: Any, compiled: Sequence[Any], config: Any) -> list[Any]:
+def checked_execute(backend: Executor, compiled: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]:
     """``backend._execute(compiled, config)``, its results checked against the tasks."""
     raw = backend._execute(list(compiled), config) if compiled else []
     # a backend that drops tasks or rows would otherwise surface as an IndexError (or, worse,

@@ -16,7 +16,7 @@ import enum
 import numbers
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -45,6 +45,7 @@ __all__ = [
     "Job",
     "LocalJob",
     "CompiledTask",
+    "Executor",
     "as_task",
     "bitstring",
     "default_program_text",
@@ -515,3 +516,20 @@ def default_program_text(compiled: CompiledTask) -> str:
         return to_qasm(compiled.circuit)
     except Exception as exc:  # noqa: BLE001 - a dry run still shows what it can
         return f"// native program not printable: {exc}"
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """What the run path needs of a backend (``qbridge.execution``, ``qbridge.mitigation``): its
+    name and target, ``compile`` (every error before any compute) and ``_execute`` (one
+    submission). ``qbridge.backends.base.Backend`` is one; the run path never imports it."""
+
+    backend_name: str
+
+    @property
+    def target(self) -> Target: ...
+
+    def compile(self, task: Task, config: RunConfig) -> CompiledTask: ...
+
+    def _execute(self, tasks: Sequence[CompiledTask], config: RunConfig) -> list[TaskResult]: ...
+
