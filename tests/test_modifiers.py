@@ -262,3 +262,16 @@ def test_symbolic_ctrl_stays_linear_and_exact():
     qc = QuantumCircuit(3)
     qc.append(lib.RYGate(0.61).control(2), [0, 1, 2])
     np.testing.assert_allclose(got, _qiskit_matrix(qc), atol=1e-9)
+
+
+def test_mcu_with_a_batch_of_bindings_on_one_state():
+    import torch
+
+    from qbridge.sim.statevector import simulate
+
+    a = Parameter("a")
+    circuit = Circuit(4).h(0).h(1).h(3).mcu((3, 0), 1, a, 0.3, -0.2, 0.5 * a).h(2).mcx((1, 2), 0)
+    values = np.array([[0.1], [0.7], [-1.3]])
+    states = simulate(circuit, torch.tensor(values), dtype=torch.complex128).numpy()
+    for row, v in zip(states, values[:, 0]):
+        np.testing.assert_allclose(row, circuit.bind({"a": v}).to_matrix()[:, 0], atol=1e-12)

@@ -346,8 +346,7 @@ class _SamplingPlan:
         applied = [u for u in units if not u.needs_observables]  # counts are not extrapolated
         mit: dict[str, Any] = {"techniques": [u.name for u in applied], "circuits": len(self.ids)}
         md: dict[str, Any] = {"mitigation": mit}
-        skipped = {u.name: getattr(u, "not_applied", "works on expectation values; this task has none")
-                   for u in units if u.needs_observables}
+        skipped = {u.name: u.not_applied for u in units if u.needs_observables}
         if skipped:
             mit["not_applied"] = skipped
         if unit is not None:

@@ -74,8 +74,10 @@ class Technique:
     name: ClassVar[str] = ""
     #: it corrects noise: on an exact, noiseless simulation it changes nothing (the run warns)
     corrects_noise: ClassVar[bool] = True
-    #: it works on expectation values only: tasks without observables report it as not applied
+    #: it works on expectation values only: tasks without observables report it as not applied,
+    #: with this reason
     needs_observables: ClassVar[bool] = False
+    not_applied: ClassVar[str] = "works on expectation values; this task has none"
     #: where :meth:`expand` acts among the techniques of a run (lower first)
     stage: ClassVar[int] = 50
 

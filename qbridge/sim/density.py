@@ -71,9 +71,7 @@ def _gate_matrix(op: Any, cols: Mapping[str, torch.Tensor], dtype, device) -> to
     """The gate's matrix; for ``mcu`` the 2x2 matrix of its target (see :func:`_apply_gate`)."""
     if op.name == "unitary":
         return torch.tensor(op.matrix, dtype=dtype, device=device)
-    rdtype = sv._real_dtype(dtype)
-    ps = [sv._eval_param(p, cols) for p in op.params]
-    ps = [p if torch.is_tensor(p) else torch.tensor(float(p), dtype=rdtype, device=device) for p in ps]
+    ps = sv.op_params(op, cols, sv._real_dtype(dtype), device)
     if op.name == "mcu":
         return sv.mcu_matrix(ps, dtype, device)
     return GATES[op.name].matrix_fn(*ps, cdtype=dtype, device=device)

@@ -104,16 +104,27 @@ def apply_matrix(state: torch.Tensor, matrix: torch.Tensor, qubits: Sequence[int
 def apply_controlled(state: torch.Tensor, matrix: torch.Tensor, controls: Sequence[int], target: int) -> torch.Tensor:
     """A (..., 2, 2) matrix on ``target`` where every control is 1, in a (B, 2, ..., 2) state batch.
 
-    One pass over the state whatever the number of controls (an ``mcu`` instruction), never a
-    dense 2^(m+1) matrix.
+    The matrix acts on the slice where the controls are 1 only (a 2^-k part of the state), never
+    as a dense 2^(k+1) matrix; the rest is copied once.
     """
     n = state.dim() - 1
-    mask = torch.zeros((1, *([2] * n)), dtype=torch.bool, device=state.device)
+    b = batch_size_of(state.shape[0], matrix.shape[0] if matrix.dim() == 3 else 1)
+    if state.shape[0] != b:
+        state = state.expand(b, *state.shape[1:])
     index: list[Any] = [slice(None)] * (n + 1)
     for c in controls:
         index[c + 1] = 1
-    mask[tuple(index)] = True
-    return torch.where(mask, apply_matrix(state, matrix, [target]), state)
+    where = tuple(index)
+    axis = target - sum(1 for c in controls if c < target)  # the target's axis in the slice
+    out = state.clone()
+    out[where] = apply_matrix(state[where], matrix, [axis])
+    return out
+
+
+def op_params(op: Any, cols: Mapping[str, torch.Tensor], rdtype: torch.dtype, device: Any) -> list[torch.Tensor]:
+    """An instruction's parameters as tensors: bound columns for symbols, scalars for numbers."""
+    ps = [_eval_param(p, cols) for p in op.params]
+    return [p if torch.is_tensor(p) else torch.tensor(float(p), dtype=rdtype, device=device) for p in ps]
 
 
 def mcu_matrix(params: Sequence[torch.Tensor], cdtype: torch.dtype, device: Any) -> torch.Tensor:
@@ -298,15 +309,12 @@ def simulate(
             state = _encode(state, vec, op.qubits, fresh=not touched and initial_state is None)
         elif op.name == "unitary":
             state = apply_matrix(state, torch.tensor(op.matrix, dtype=dtype, device=device), op.qubits)
-        elif op.name == "mcu":
-            ps = [_eval_param(p, cols) for p in op.params]
-            ps = [p if torch.is_tensor(p) else torch.tensor(float(p), dtype=rdtype, device=device) for p in ps]
-            state = apply_controlled(state, mcu_matrix(ps, dtype, device), op.qubits[:-1], op.qubits[-1])
         else:
-            gate = GATES[op.name]
-            ps = [_eval_param(p, cols) for p in op.params]
-            ps = [p if torch.is_tensor(p) else torch.tensor(float(p), dtype=rdtype, device=device) for p in ps]
-            state = apply_matrix(state, gate.matrix_fn(*ps, cdtype=dtype, device=device), op.qubits)
+            ps = op_params(op, cols, rdtype, device)
+            if op.name == "mcu":
+                state = apply_controlled(state, mcu_matrix(ps, dtype, device), op.qubits[:-1], op.qubits[-1])
+            else:
+                state = apply_matrix(state, GATES[op.name].matrix_fn(*ps, cdtype=dtype, device=device), op.qubits)
         touched.update(op.qubits)
     out = state.reshape(state.shape[0], 2**n)
     phase = _eval_param(circuit.global_phase, cols)
