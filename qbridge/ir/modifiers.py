@@ -25,8 +25,8 @@ Must not touch: the OpenQASM syntax tree, circuits, backends.
   (lemma 7.9), ``A, B, C`` controlled by the last control and the two X's by the others (O(m));
   its phase ``gamma + (phi + lam)/2``, when not zero, is a phase gate on the last control
   controlled by the others, which recurses: O(m) for a gate in SU(2) (``ry``, ``rz``, ``rx``;
-  ``ctrl(11) @ rz``: 114 instructions) and O(m^2) for one with a phase (``ctrl(11) @ x`` on 12
-  qubits: 463). That is the state of the art for exact ancilla-free circuits of a
+  ``ctrl(11) @ rz``: 120 instructions in ``u``/``cx``/``ccx``) and O(m^2) for one with a phase
+  (``ctrl(11) @ x`` on 12 qubits: 529). That is the state of the art for exact ancilla-free circuits of a
   multi-controlled phase (Qiskit 2.6's ``synth_mcp_noaux_default``: 442 CX at 11 controls; linear
   ones are approximate), which is why the one-instruction form is what backends should take.
   Every step is exact (global phase included) and symbolic parameters stay linear expressions.
