@@ -23,12 +23,16 @@ Must not touch: the OpenQASM syntax tree, circuits, backends.
   idle, two halves sharing one idle qubit when one is (Barenco et al. 1995, lemmas 7.2 and 7.3,
   O(m) Toffolis); a multi-controlled ``u(theta, phi, lam)`` is ``A X B X C`` with ``ABC = I``
   (lemma 7.9), ``A, B, C`` controlled by the last control and the two X's by the others (O(m));
-  its phase ``gamma + (phi + lam)/2``, when not zero, is a phase gate on the last control
-  controlled by the others, which recurses: O(m) for a gate in SU(2) (``ry``, ``rz``, ``rx``;
-  ``ctrl(11) @ rz``: 120 instructions in ``u``/``cx``/``ccx``) and O(m^2) for one with a phase
-  (``ctrl(11) @ x`` on 12 qubits: 529). That is the state of the art for exact ancilla-free circuits of a
-  multi-controlled phase (Qiskit 2.6's ``synth_mcp_noaux_default``: 442 CX at 11 controls; linear
-  ones are approximate), which is why the one-instruction form is what backends should take.
+  its phase ``gamma + (phi + lam)/2``, when not zero, is a multi-controlled phase on the controls
+  (:func:`mcphase`) borrowing the target: from :data:`LINEAR_PHASE_FROM` qubits on, a phase
+  gradient conjugated by an increment (Gidney's construction with one borrowed qubit, and the
+  ancilla-free adder of Takahashi, Tani and Kunihiro 2010), O(m); below it, lemma 7.9 again, which
+  halves the phase at each level, O(m^2) but shorter there. So O(m) for every gate, with or
+  without idle qubits: ``ctrl(11) @ x`` on 12 qubits is 529 instructions in ``u``/``cx``/``ccx``,
+  ``ctrl(32) @ x`` 2,708 (was 6,041), ``ctrl(256) @ x`` 23,316, about 91 per control
+  (``ctrl(11) @ rz``, in SU(2) and without the phase: 120). Qiskit 2.6's exact ancilla-free
+  multi-controlled phase is quadratic (``synth_mcp_noaux_default``: 442 CX at 11 controls). The
+  one-instruction form is still what a backend should take: torch and lightning do.
   Every step is exact (global phase included) and symbolic parameters stay linear expressions.
 """
 
@@ -43,7 +47,7 @@ from .gates import GATES, PI, zyz_angles
 from .parameters import ParameterExpression, as_param_value
 from .unitary import ops_unitary
 
-__all__ = ["pow_ops", "control_ops", "lower_mcu", "mcx", "MAX_POW_REPEAT", "MAX_CONTROLLED_UNITARY_QUBITS"]
+__all__ = ["pow_ops", "control_ops", "lower_mcu", "mcx", "mcphase", "increment", "MAX_POW_REPEAT", "MAX_CONTROLLED_UNITARY_QUBITS"]
 
 Op = tuple[str, tuple[int, ...], tuple[Any, ...]]
 
@@ -219,8 +223,99 @@ def mcu(controls: Sequence[int], target: int, u: Sequence[Any], phase: Any, spar
     flip = mcx(rest, target, [last, *spare])
     ops = place(c_ops("c"), last) + flip + place(b_ops("c"), last) + flip + place(a_ops("c"), last)
     if not _is_zero(total):  # the phase: p(total) on the last control, controlled by the others
-        ops += mcu(rest, last, (0.0, 0.0, total), 0.0, [target, *spare])
+        ops += mcphase(controls, total, [target, *spare])
     return ops
+
+
+# -- a multi-controlled phase in O(m) with one borrowed qubit ----------------------------------
+# The recursion of lemma 7.9 halves the phase at every level (O(m^2)). Instead: with D the phase
+# gradient e^{i angle v / 2^w} on the register's value v, INC^-1 D^-1 INC D is
+# e^{-i angle / 2^w} times the phase e^{i angle} on |1...1> (v = 2^w - 1 is the one value whose
+# increment wraps). INC is classical (x, cx, ccx): Gidney's borrowed-bit increment, with the
+# ancilla-free adder of Takahashi, Tani and Kunihiro (2010) for the subtractions.
+
+LINEAR_PHASE_FROM = 15  # below, the recursion is shorter in u/cx/ccx (benchmarks/multi_controlled.py)
+_CASCADE_UP_TO = 16  # increment: the quadratic cascade is tried up to this width, kept when shorter
+
+
+def _add(a: Sequence[int], b: Sequence[int]) -> list[Op]:
+    """``b <- a + b mod 2^w`` (registers LSB first, same width), ``a`` restored, no ancilla: 7w - 8 gates."""
+    n = len(a)
+    if n == 1:
+        return [("cx", (a[0], b[0]), ())]
+    ops: list[Op] = [("cx", (a[i], b[i]), ()) for i in range(1, n)]
+    ops += [("cx", (a[i], a[i + 1]), ()) for i in range(n - 2, 0, -1)]
+    ops += [_ccx(b[i], a[i], a[i + 1]) for i in range(n - 1)]
+    for i in range(n - 1, 0, -1):
+        ops += [("cx", (a[i], b[i]), ()), _ccx(b[i - 1], a[i - 1], a[i])]
+    ops += [("cx", (a[i], a[i + 1]), ()) for i in range(1, n - 1)]
+    return ops + [("cx", (a[i], b[i]), ()) for i in range(n)]
+
+
+def _increment_borrowing(x: Sequence[int], dirty: Sequence[int]) -> list[Op]:
+    """``x <- x + 1 mod 2^w`` borrowing ``w`` qubits ``g``: ``x - g - ~g == x + 1``."""
+    g = list(dirty[: len(x)])
+    subtract = list(reversed(_add(g, x)))  # every gate is self-inverse
+    flip = [("x", (q,), ()) for q in g]
+    return subtract + flip + subtract + flip
+
+
+def _increment_cascade(x: Sequence[int], spare: Sequence[int]) -> list[Op]:
+    """Bit i flips when every lower bit is 1, top bit first: O(w^2), shorter for small w."""
+    ops: list[Op] = []
+    for i in range(len(x) - 1, -1, -1):
+        ops += mcx(x[:i], x[i], [*spare, *x[i + 1:]])
+    return ops
+
+
+def increment(x: Sequence[int], borrowed: int) -> list[Op]:
+    """``x <- x + 1 mod 2^w`` (``x`` LSB first) borrowing one qubit dirty: O(w) gates.
+
+    An odd register splits into a low half ``L`` of ``h + 1`` qubits and a high half ``H`` of
+    ``h``. ``H`` is incremented when ``L`` is all ones (before ``L`` is): the borrowed qubit ``d``
+    is toggled by that condition between a decrement and an increment of ``H`` controlled by
+    ``d``; conjugating by ``~H`` when ``d`` is 1 makes the net effect ``+1`` whatever ``d`` held.
+    The controlled increment is the increment of ``[d, H]`` followed by ``X`` on ``d``; it
+    borrows ``L``, as ``L``'s own increment borrows ``H`` and ``d``.
+    """
+    x, d, w = list(x), borrowed, len(x)
+    cascade = _increment_cascade(x, [d]) if w <= _CASCADE_UP_TO else None
+    if w <= 4:
+        return cascade
+    if w % 2 == 0:
+        ops = mcx(x[:-1], x[-1], [d]) + increment(x[:-1], d)
+    else:
+        low, high = x[: w // 2 + 1], x[w // 2 + 1:]
+        negate = [("cx", (d, q), ()) for q in high]
+        up = _increment_borrowing([d, *high], low) + [("x", (d,), ())]
+        toggle = mcx(low, d, high)
+        ops = (negate + list(reversed(up)) + toggle + up + toggle + negate
+               + _increment_borrowing(low, [*high, d]))
+    return cascade if cascade is not None and len(cascade) <= len(ops) else ops
+
+
+def mcphase(qubits: Sequence[int], angle: Any, spare: Sequence[int]) -> list[Op]:
+    """``e^{i angle}`` on ``|1...1>`` of ``qubits`` (a multi-controlled ``p``), exact.
+
+    ``spare``: at least one qubit borrowed dirty. O(w) gates from :data:`LINEAR_PHASE_FROM`
+    qubits on, the lemma 7.9 recursion (O(w^2), fewer gates) below.
+    """
+    qubits, angle = list(qubits), as_param_value(angle)
+    w = len(qubits)
+    if w == 1:
+        return [("p", (qubits[0],), (angle,))]
+    if w == 2:
+        return [("cp", tuple(qubits), (angle,))]
+    if w < LINEAR_PHASE_FROM:
+        return mcu(qubits[:-1], qubits[-1], (0.0, 0.0, angle), 0.0, spare)
+    d, scale = spare[0], 2.0 ** -w
+    # qubit j carries 2^j in v: p(angle 2^j / 2^w) on it is the gradient
+    gradient = [("p", (q,), (as_param_value(angle * (scale * 2.0**j)),)) for j, q in enumerate(qubits)]
+    ungradient = [("p", qs, (as_param_value(-ps[0]),)) for _, qs, ps in gradient]
+    up = increment(qubits, d)
+    offset = as_param_value(angle * scale)  # the e^{-i angle/2^w} to undo: p X p X is a global phase
+    fix = [("p", (d,), (offset,)), ("x", (d,), ()), ("p", (d,), (offset,)), ("x", (d,), ())]
+    return gradient + up + ungradient + list(reversed(up)) + fix
 
 
 def _is_zero(value: Any) -> bool:
