@@ -111,7 +111,28 @@ def native_gates(capabilities: Any) -> frozenset[str]:
         out.add(name)
     if "QubitUnitary" in ops:
         out.add("unitary")
+    if all(getattr(ops.get(name), "controllable", False) for name in _MCU_OPS):
+        out.add("mcu")  # applied with its controls (lightning); never as a 2^(k+1) matrix
     return frozenset(out)
+
+
+# mcu (controls..., target; theta, phi, lam, gamma) is e^{i gamma} u(theta, phi, lam) on the target when
+# every control is 1, and u = e^{i(phi + lam)/2} RZ(phi) RY(theta) RZ(lam): three controlled
+# rotations, and the phase as a PhaseShift on the last control controlled by the others
+_MCU_OPS = ("RZ", "RY", "PhaseShift", "PauliX")
+
+
+def _mcu_ops(op: Instruction, columns: Mapping[str, Any]) -> list[Any]:
+    *controls, target = op.qubits
+    if all(not isinstance(p, ParameterExpression) for p in op.params) and tuple(map(float, op.params)) == (
+            math.pi, 0.0, math.pi, 0.0):
+        return [qml.ctrl(qml.PauliX(wires=target), control=controls)]  # X, as a multi-controlled X
+    theta, phi, lam, gamma = (_value(p, columns) for p in op.params)
+    out = [qml.ctrl(gate(angle, wires=target), control=controls)
+           for gate, angle in ((qml.RZ, lam), (qml.RY, theta), (qml.RZ, phi))]
+    shift = qml.PhaseShift(gamma + 0.5 * (phi + lam), wires=controls[-1])
+    out.append(qml.ctrl(shift, control=controls[:-1]) if len(controls) > 1 else shift)
+    return out
 
 
 def _value(p: Any, columns: Mapping[str, Any]) -> Any:
@@ -282,6 +303,9 @@ def build_tape(
         ops.append(qml.StatePrep(state, wires=list(wires), normalize=False, validate_norm=False))
     for op in circuit:
         if op.name in ("barrier", "measure", "amplitude_encode"):
+            continue
+        if op.name == "mcu":
+            ops.extend(_mcu_ops(op, cols))
             continue
         if op.name not in GATE_TABLE and op.name != "unitary":
             raise GateError(f"no PennyLane operation for {op.name!r}", instruction=op.name)

@@ -75,3 +75,19 @@ def test_no_grad_inputs_give_numpy_results():
     res = qbridge.get_backend("pennylane.lightning.qubit").run(
         Task(CIRCUIT, VALUES, inputs={"x": INPUTS}, observables=OBS), precision="double").result()[0]
     assert isinstance(res.probabilities, np.ndarray) and isinstance(res.expectation_values, np.ndarray)
+
+
+def test_gradients_through_a_native_multi_controlled_gate_match_torch():
+    # lightning takes mcu as controlled rotations (qbridge_pennylane.translate): adjoint gradients
+    circuit = (Circuit(4).h(0).h(1).ry(2, b).mcu((0, 2, 1), 3, a, 0.4, b, 0.5 * a).h(3)
+               .mcu((3, 1), 0, 0.3, a, -b, b))
+    assert "mcu" in qbridge.get_backend("pennylane.lightning.qubit").target.native_gates
+    obs = [PauliSum.parse("ZIIZ + 0.5*XXIY")]
+    out = []
+    for name in ("torch", "pennylane.lightning.qubit"):
+        values = VALUES.clone().requires_grad_(True)
+        res = qbridge.get_backend(name).run(Task(circuit, values, observables=obs), precision="double").result()[0]
+        res.expectation_values.sum().backward()
+        out.append((res.expectation_values.detach(), values.grad))
+    torch.testing.assert_close(out[1][0], out[0][0], atol=1e-7, rtol=0)  # as above: lightning's forward pass
+    torch.testing.assert_close(out[1][1], out[0][1], atol=1e-8, rtol=0)

@@ -64,8 +64,9 @@ def test_native_gates_follow_the_device_capabilities():
     lightning = qbridge.get_backend("pennylane.lightning.qubit").target.native_gates
     default = qbridge.get_backend("pennylane.default.qubit").target.native_gates
     assert default == frozenset(GATES) | {"unitary"}
-    # lightning has no U3 and no CH kernels: qbridge decomposes those two exactly
-    assert lightning == (frozenset(GATES) | {"unitary"}) - {"u", "ch"}
+    # lightning has no U3 and no CH kernels: qbridge decomposes those two exactly; it applies
+    # multi-controlled rotations (mcu) with their controls
+    assert lightning == (frozenset(GATES) | {"unitary", "mcu"}) - {"u", "ch"}
     caps = qml.device("lightning.qubit", wires=1).capabilities
     assert translate.native_gates(caps) == lightning
 
@@ -82,3 +83,31 @@ def test_import_does_not_import_pennylane():
             "print(any(m == 'pennylane' or m.startswith('pennylane.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("params", [(0.4, 1.1, -0.3, 0.7), (math.pi, 0.0, math.pi, 0.0), (0.0, 0.0, 0.0, -1.2)])
+def test_mcu_is_controlled_rotations_with_qbridges_matrix(params):
+    # controls in a scrambled order, the target below two of them
+    op = Instruction("mcu", (3, 0, 2, 1), params)
+    ops = translate._mcu_ops(op, {})
+    got = qml.matrix(qml.prod(*reversed(ops)), wire_order=[0, 1, 2, 3])
+    want = Circuit(4).mcu((3, 0, 2), 1, *params[:3], params[3]).to_matrix()
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_mcu_is_native_where_the_device_controls_rotations():
+    assert "mcu" in qbridge.get_backend("pennylane.lightning.qubit").target.native_gates
+    # default.qubit declares no capabilities: it would apply a controlled gate as its 2^(k+1) matrix
+    assert "mcu" not in qbridge.get_backend("pennylane.default.qubit").target.native_gates
+
+
+def test_ctrl_11_x_reaches_lightning_as_one_operation():
+    from qbridge.ir.qasm import from_qasm
+
+    qubits = ", ".join(f"q[{i}]" for i in range(12))
+    c = from_qasm('OPENQASM 3.0; include "stdgates.inc";\nqubit[12] q;\nx q;\nctrl(11) @ x ' + qubits + ";\n")
+    spec = translate.build_tape(c, Task(c), shots=None, statevector=False)
+    assert [op.name for op in spec.tape.operations].count("MultiControlledX") == 1
+    assert len(spec.tape.operations) == 13
+    res = qbridge.get_backend("pennylane.lightning.qubit").run(c, precision="double").result()[0]
+    assert res.probabilities[0, 2**12 - 2] == pytest.approx(1.0)
