@@ -215,16 +215,17 @@ def test_decomposition_without_idle_qubits_grows_linearly(gate):
     assert counts[256] - counts[128] <= 1.05 * (counts[128] - counts[64]) * 2  # no k^2 term
 
 
-def test_linear_route_is_exact_on_21_qubits_against_aer():
-    # ctrl(20) @ U with no idle qubit, beyond what Operator builds: Aer runs the u/cx/ccx
+@pytest.mark.parametrize("k,text,gate", [(15, "x", lib.XGate()), (18, "U(0.3, 1.2, -0.7)", lib.UGate(0.3, 1.2, -0.7)),
+                                         (17, "p(-2.1)", lib.PhaseGate(-2.1))])
+def test_linear_route_is_exact_beyond_operator_against_aer(k, text, gate):
+    # ctrl(k) @ g with no idle qubit, beyond what Operator builds: Aer runs the u/cx/ccx
     # circuit on a random state; the reference applies the 2x2 block by hand
     aer = pytest.importorskip("qiskit_aer")
     from qiskit.quantum_info import random_statevector
 
     from qbridge.interop.qiskit import to_qiskit
 
-    k = 20
-    circuit = from_qasm(HEAD + f"qubit[{k + 1}] q;\nctrl({k}) @ U(0.3, 1.2, -0.7) {_qubits(k + 1)};\n")
+    circuit = from_qasm(HEAD + f"qubit[{k + 1}] q;\nctrl({k}) @ {text} {_qubits(k + 1)};\n")
     lowered = circuit.decompose({"u", "cx", "ccx"})
     psi = random_statevector(2 ** (k + 1), seed=7).data
     qc = QuantumCircuit(k + 1)
@@ -234,7 +235,7 @@ def test_linear_route_is_exact_on_21_qubits_against_aer():
     got = aer.AerSimulator(method="statevector").run(qc).result().get_statevector().data
     want = psi.copy()  # Qiskit's order: the controls 0..k-1 set is index bits 0..k-1
     block = np.array([2**k - 1, 2**k - 1 + 2**k])
-    want[block] = lib.UGate(0.3, 1.2, -0.7).to_matrix() @ psi[block]
+    want[block] = gate.to_matrix() @ psi[block]
     np.testing.assert_allclose(got, want, atol=1e-9)
 
 
