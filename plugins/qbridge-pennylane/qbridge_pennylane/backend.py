@@ -34,6 +34,7 @@ probabilities; other devices ``parameter-shift``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import os
@@ -53,6 +54,27 @@ __all__ = [
     "DefaultQubitBackend",
     "device_availability",
 ]
+
+
+@contextlib.contextmanager
+def _default_dtype(precision: str):
+    """torch's default float dtype is float64 inside, for a double-precision run.
+
+    PennyLane's torch interface turns a result that comes back as a Python float into a tensor of
+    the default dtype, and lightning's adjoint pass returns Python floats: in float32 a
+    double-precision expectation value came back rounded (2e-8 off, measured). The default is
+    process-wide, so it is restored as soon as the call returns.
+    """
+    import torch
+
+    old = torch.get_default_dtype()
+    if precision == "double":
+        torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
+
 
 PREFIX = "pennylane."
 MAX_QUBITS = 30  # a complex128 state of 30 qubits is 16 GiB
@@ -345,7 +367,8 @@ class PennyLaneBackend(Backend):
                 if method is None:
                     out = qml.execute(tapes, devices[width], diff_method=None)
                 else:
-                    out = qml.execute(tapes, devices[width], diff_method=method, interface="torch")
+                    with _default_dtype(config.precision):
+                        out = qml.execute(tapes, devices[width], diff_method=method, interface="torch")
             except QBridgeError:
                 raise
             except Exception as exc:  # the SDK's own failure, reported with its type and cause
