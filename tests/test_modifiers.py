@@ -377,3 +377,10 @@ def test_linear_route_keeps_symbolic_parameters(monkeypatch):
     assert [p.name for p in lowered.parameters] == ["a"]
     bound = from_qasm(HEAD + text.replace("p(a)", "p(0.77)")).to_matrix()
     np.testing.assert_allclose(lowered.bind({"a": 0.77}).to_matrix(), bound, atol=1e-12)
+
+
+def test_lowering_a_thousand_controls_without_idle_qubits():
+    # the phase gradient's angles angle * 2^(j - w) for w > 1024 (2.0 ** j overflowed there)
+    k = 1100
+    lowered = Circuit(k + 1).mcx(range(k), k).decompose({"u", "cx", "ccx"})
+    assert len(lowered) <= 95 * k

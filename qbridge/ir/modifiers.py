@@ -308,12 +308,13 @@ def mcphase(qubits: Sequence[int], angle: Any, spare: Sequence[int]) -> list[Op]
         return [("cp", tuple(qubits), (angle,))]
     if w < LINEAR_PHASE_FROM:
         return mcu(qubits[:-1], qubits[-1], (0.0, 0.0, angle), 0.0, spare)
-    d, scale = spare[0], 2.0 ** -w
-    # qubit j carries 2^j in v: p(angle 2^j / 2^w) on it is the gradient
-    gradient = [("p", (q,), (as_param_value(angle * (scale * 2.0**j)),)) for j, q in enumerate(qubits)]
+    d = spare[0]
+    # qubit j carries 2^j in v: p(angle 2^j / 2^w) on it is the gradient (ldexp: 2^(j - w) neither
+    # overflows nor raises for a thousand qubits and more)
+    gradient = [("p", (q,), (as_param_value(angle * math.ldexp(1.0, j - w)),)) for j, q in enumerate(qubits)]
     ungradient = [("p", qs, (as_param_value(-ps[0]),)) for _, qs, ps in gradient]
     up = increment(qubits, d)
-    offset = as_param_value(angle * scale)  # the e^{-i angle/2^w} to undo: p X p X is a global phase
+    offset = as_param_value(angle * math.ldexp(1.0, -w))  # the e^{-i angle/2^w} to undo: p X p X is a global phase
     fix = [("p", (d,), (offset,)), ("x", (d,), ()), ("p", (d,), (offset,)), ("x", (d,), ())]
     return gradient + up + ungradient + list(reversed(up)) + fix
 
