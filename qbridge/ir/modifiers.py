@@ -47,7 +47,7 @@ from .gates import GATES, PI, zyz_angles
 from .parameters import ParameterExpression, as_param_value
 from .unitary import ops_unitary
 
-__all__ = ["pow_ops", "control_ops", "lower_mcu", "mcx", "mcphase", "increment", "MAX_POW_REPEAT", "MAX_CONTROLLED_UNITARY_QUBITS"]
+__all__ = ["pow_ops", "control_ops", "lower_mcu", "mcx", "is_mcx", "mcphase", "increment", "MAX_POW_REPEAT", "MAX_CONTROLLED_UNITARY_QUBITS"]
 
 Op = tuple[str, tuple[int, ...], tuple[Any, ...]]
 
@@ -355,7 +355,8 @@ def _mcu_op(controls: Sequence[int], target: int, u: Sequence[Any], gamma: Any) 
     return ("mcu", (*controls, target), tuple(as_param_value(p) for p in (*u, gamma)))
 
 
-def _is_x(params: Sequence[Any]) -> bool:
+def is_mcx(params: Sequence[Any]) -> bool:
+    """Whether ``mcu`` parameters ``(theta, phi, lam, gamma)`` are exactly X (a multi-controlled X)."""
     return _bound(params) and tuple(_float(p) for p in params) == (*_X, 0.0)
 
 
@@ -366,7 +367,7 @@ def lower_mcu(qubits: Sequence[int], params: Sequence[Any], spare: Sequence[int]
     """
     *controls, target = qubits
     theta, phi, lam, gamma = params
-    if _is_x(params):
+    if is_mcx(params):
         return mcx(controls, target, spare)
     return mcu(controls, target, (theta, phi, lam), gamma, spare)
 

@@ -33,6 +33,7 @@ import torch
 from qbridge.exceptions import GateError
 from qbridge.ir.circuit import Circuit, Instruction
 from qbridge.ir.gates import GATES
+from qbridge.ir.modifiers import is_mcx
 from qbridge.ir.observables import PauliSum
 from qbridge.ir.parameters import ParameterExpression
 from qbridge.sim.statevector import _normalise_inputs
@@ -124,8 +125,7 @@ _MCU_OPS = ("RZ", "RY", "PhaseShift", "PauliX")
 
 def _mcu_ops(op: Instruction, columns: Mapping[str, Any]) -> list[Any]:
     *controls, target = op.qubits
-    if all(not isinstance(p, ParameterExpression) for p in op.params) and tuple(map(float, op.params)) == (
-            math.pi, 0.0, math.pi, 0.0):
+    if is_mcx(op.params):
         return [qml.ctrl(qml.PauliX(wires=target), control=controls)]  # X, as a multi-controlled X
     theta, phi, lam, gamma = (_value(p, columns) for p in op.params)
     out = [qml.ctrl(gate(angle, wires=target), control=controls)
